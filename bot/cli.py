@@ -1,0 +1,238 @@
+"""The `dhbot` command line. Errors map to exit codes in one place: `main()`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from loguru import logger
+from rich.console import Console
+from rich.table import Table
+
+from bot import __version__
+from bot.config import LoadedSettings, describe, load_settings
+from bot.errors import BotError, ConfigError, JobError, UsageError
+from bot.job import Job, load_job
+from bot.ledger import Ledger
+from bot.log import setup_logging
+from flows.profile import Profile, ProfileError, load_profile
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES_HELP = """Exit codes: 0 every order has an outcome other than failed, needs_review or
+skipped; 1 some order failed or needs review; 2 bad config or job (nothing done); 3 login needs a
+person (captcha or verification: run `dhbot login --account NAME --headed`); 4 another run
+holds the account; 130 stopped by SIGINT/SIGTERM (report written)."""
+
+
+def _console() -> Console:
+    return Console(stderr=False, highlight=False, soft_wrap=True)
+
+
+def config_options(func: F) -> F:
+    """--config and --verbose, shared by the subcommands."""
+    func = click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                        help="Configuration file (default: $DHBOT_CONFIG or ./config.yaml).")(func)
+    func = click.option("-v", "--verbose", is_flag=True, help="Show debug messages.")(func)
+    return func
+
+
+def _load(config_file: Path | None, cli: dict[str, Any] | None = None,
+          verbose: bool = False) -> tuple[LoadedSettings, Profile]:
+    setup_logging(verbose)
+    loaded = load_settings(config_file, cli)
+    try:
+        profile = load_profile(loaded.settings.portal.profile)
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from exc
+    return loaded, profile
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, prog_name="dhbot")
+def cli() -> None:
+    """dhbot cancels orders in the DHgate seller backend by driving a real browser.
+
+    Give it a YAML job file listing order numbers, a reason and a note; it logs in,
+    finds each order under 我的敦煌 → 订单管理, cancels it exactly once and reports what
+    happened to every order. See README.md for the job file format and configuration.
+    """
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
+@config_options
+@click.option("--account", help="Account name from the configuration (overrides the job's).")
+@click.option("--report", "report_copy", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write report.json to this path.")
+@click.option("--dry-run", is_flag=True,
+              help="Do everything up to the final submit, screenshot the filled dialog, stop.")
+@click.option("--headed", is_flag=True, help="Show the browser window.")
+@click.option("--pages", type=int, help="Tabs in parallel for the account.")
+@click.option("--base-url", help="Portal base URL (overrides the configuration).")
+@click.option("--allow-large", is_flag=True, help="Allow more orders than max_orders_per_run.")
+def run(job_file: Path, config_file: Path | None, verbose: bool, account: str | None,
+        report_copy: Path | None, dry_run: bool, headed: bool, pages: int | None,
+        base_url: str | None, allow_large: bool) -> None:
+    """Cancel every order listed in JOB_FILE."""
+    from bot.execute import execute_job
+    from bot.report import print_summary
+
+    cli_values: dict[str, Any] = {"concurrency.pages_per_account": pages,
+                                  "portal.base_url": base_url}
+    if headed:
+        cli_values["browser.headless"] = False
+    loaded, profile = _load(config_file, cli_values, verbose)
+    job = load_job(job_file, profile)
+    acc = loaded.settings.portal.account(account or job.account)
+    _preflight(loaded, job, acc.name, allow_large)
+    console = _console()
+    report, path = execute_job(loaded, job, acc, profile, console=console, dry_run=dry_run,
+                               report_copy=report_copy)
+    print_summary(report, console, path)
+    if report.stopped and report.exit_code == 3:
+        console.print(f"Login needs a person. Run: dhbot login --account {acc.name} --headed")
+    sys.exit(report.exit_code)
+
+
+def _preflight(loaded: LoadedSettings, job: Job, account: str, allow_large: bool) -> None:
+    """Checks that must pass before a browser starts."""
+    settings = loaded.settings
+    limit = settings.max_orders_per_run
+    if len(job.orders) > limit and not allow_large:
+        raise JobError(f"{job.source}: {len(job.orders)} orders is more than "
+                       f"max_orders_per_run ({limit}); split the job or pass --allow-large")
+    acc = settings.portal.account(account)
+    session_file = settings.paths.state_dir / "sessions" / f"{acc.name}.json"
+    if not session_file.exists():
+        acc.password()  # raises a clear ConfigError when the secret is missing
+
+
+@cli.command()
+@config_options
+@click.option("--account", help="Account name from the configuration.")
+@click.option("--headed", is_flag=True, help="Open a visible browser so a person can log in.")
+def login(config_file: Path | None, verbose: bool, account: str | None, headed: bool) -> None:
+    """Log in once and save the session for later headless runs."""
+    from bot.interactive import interactive_login
+
+    loaded, profile = _load(config_file, {}, verbose)
+    acc = loaded.settings.portal.account(account)
+    interactive_login(loaded, profile, acc, headed=headed, console=_console())
+
+
+@cli.command()
+@click.argument("order_nos", nargs=-1)
+@config_options
+@click.option("--job", "job_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Show the orders of this job file.")
+@click.option("--account", help="Only this account.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
+           job_file: Path | None, account: str | None, as_json: bool) -> None:
+    """Show what the ledger knows about orders (no browser is opened)."""
+    loaded, profile = _load(config_file, {}, verbose)
+    wanted: list[str] | None = list(order_nos) or None
+    if job_file is not None:
+        wanted = (wanted or []) + [o.order_no for o in load_job(job_file, profile).orders]
+    ledger_path = loaded.settings.paths.state_dir / "ledger.sqlite"
+    if not ledger_path.exists():
+        rows = []
+    else:
+        ledger = Ledger(ledger_path)
+        rows = ledger.rows(account=account, order_nos=wanted)
+        ledger.close()
+    known = {r.order_no for r in rows}
+    unknown = [n for n in (wanted or []) if n not in known]
+    if as_json:
+        data = [{"order_no": r.order_no, "account": r.account,
+                 "outcome": r.outcome.value if r.outcome else None, "state": r.state.value,
+                 "status_after": r.status_after, "updated_at": r.updated_at,
+                 "run_id": r.run_id, "review_result": r.review_result,
+                 "review_comment": r.review_comment, "cancel_date": r.cancel_date,
+                 "message_sent_at": r.message_sent_at, "error": r.error} for r in rows]
+        data += [{"order_no": n, "account": None, "outcome": None, "state": "unknown"}
+                 for n in unknown]
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    table = Table()
+    for col in ("order", "account", "outcome", "portal status", "when", "run", "review"):
+        table.add_column(col)
+    for r in rows:
+        outcome = r.outcome.value if r.outcome else f"({r.state.value})"
+        review = " ".join(x for x in (r.review_result, r.review_comment, r.cancel_date) if x)
+        table.add_row(r.order_no, r.account, outcome, r.status_after or "", r.updated_at,
+                      r.run_id or "", review)
+    for n in unknown:
+        table.add_row(n, "", "(never seen)", "", "", "", "")
+    _console().print(table)
+
+
+@cli.command()
+@config_options
+@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
+def runs(config_file: Path | None, verbose: bool, limit: int) -> None:
+    """List recent runs with their counts."""
+    loaded, _ = _load(config_file, {}, verbose)
+    ledger_path = loaded.settings.paths.state_dir / "ledger.sqlite"
+    table = Table()
+    for col in ("run", "started", "finished", "job", "counts"):
+        table.add_column(col)
+    if ledger_path.exists():
+        ledger = Ledger(ledger_path)
+        for run_row in ledger.runs(limit):
+            summary = json.loads(run_row["summary"]) if run_row["summary"] else {}
+            table.add_row(run_row["run_id"], run_row["started_at"], run_row["finished_at"] or
+                          "(unfinished)", run_row["job"] or "",
+                          " ".join(f"{k}={v}" for k, v in summary.items()))
+        ledger.close()
+    _console().print(table)
+
+
+@cli.group(name="config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command(name="show")
+@config_options
+def config_show(config_file: Path | None, verbose: bool) -> None:
+    """Print every effective value and where it came from (secrets masked)."""
+    loaded, _ = _load(config_file, {}, verbose)
+    table = Table(title=f"config file: {loaded.config_file or '(none)'}")
+    for col in ("key", "value", "source"):
+        table.add_column(col)
+    for key, value, source in describe(loaded):
+        table.add_row(key, value, source)
+    _console().print(table)
+
+
+def main() -> None:
+    """Entry point: run the command, map any error to its exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+    except UsageError as exc:
+        logger.remove()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except BotError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

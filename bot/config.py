@@ -1,0 +1,321 @@
+"""Layered configuration: defaults < config.yaml < DHBOT_* environment < command line.
+
+Validated once into frozen pydantic models; every value remembers where it came from so
+`dhbot config show` can explain it, and every error names its source and key path.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import ConfigError
+
+ENV_PREFIX = "DHBOT_"
+DEFAULT_CONFIG_FILE = "config.yaml"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccountConfig(_Frozen):
+    """A seller account: the password itself never lives in configuration."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    username: str = Field(min_length=1)
+    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> AccountConfig:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("give exactly one of password_env (the NAME of an environment "
+                             "variable) or password_file (a file with 0600 permissions)")
+        return self
+
+    def password(self) -> str:
+        """Read the password from its environment variable or 0600 file."""
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if not value:
+                raise ConfigError(f"account {self.name!r}: environment variable "
+                                  f"{self.password_env} is not set; export it with the "
+                                  "account's password")
+            return value
+        assert self.password_file is not None
+        path = self.password_file
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError as exc:
+            raise ConfigError(f"account {self.name!r}: cannot read password_file {path}: "
+                              f"{exc.strerror}") from exc
+        if mode & 0o077:
+            raise ConfigError(f"account {self.name!r}: password_file {path} is readable by "
+                              f"others (mode {mode:o}); run: chmod 600 {path}")
+        value = path.read_text(encoding="utf-8").strip()
+        if not value:
+            raise ConfigError(f"account {self.name!r}: password_file {path} is empty")
+        return value
+
+
+class PortalConfig(_Frozen):
+    """Where the portal is and who logs in."""
+
+    base_url: str = "http://127.0.0.1:8000/"
+    profile: str = "mock"
+    accounts: list[AccountConfig] = Field(
+        default_factory=lambda: [
+            AccountConfig(name="main", username="demo_seller", password_env="DHBOT_PASSWORD_MAIN")
+        ],
+        min_length=1,
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("expected an http:// or https:// URL")
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PortalConfig:
+        names = [a.name for a in self.accounts]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"account names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+    def account(self, name: str | None) -> AccountConfig:
+        """The account called `name`, or the only one when `name` is None."""
+        if name is None:
+            if len(self.accounts) == 1:
+                return self.accounts[0]
+            raise ConfigError("several accounts are configured ("
+                              + ", ".join(a.name for a in self.accounts)
+                              + "); name one with --account or `account:` in the job")
+        for acc in self.accounts:
+            if acc.name == name:
+                return acc
+        raise ConfigError(f"unknown account {name!r}; configured: "
+                          + ", ".join(a.name for a in self.accounts))
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when the portal runs on this machine (the mock), not a real site."""
+        host = urlsplit(self.base_url).hostname or ""
+        if host == "localhost":
+            return True
+        try:
+            return ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+class BrowserConfig(_Frozen):
+    """How Chromium is found and driven."""
+
+    headless: bool = True
+    executable_path: str | None = None
+    timeout_s: float = Field(10.0, gt=0, le=600)
+    navigation_timeout_s: float = Field(30.0, gt=0, le=600)
+    slow_mo_ms: int = Field(0, ge=0, le=10_000)
+    block_resources: list[Literal["image", "font", "media", "stylesheet"]] = [
+        "image", "font", "media"
+    ]
+    trace: Literal["off", "on-failure", "always"] = "off"
+
+
+class PathsConfig(_Frozen):
+    """Where state and run output live (relative paths: to the config file's folder)."""
+
+    state_dir: Path = Path("state")
+    runs_dir: Path = Path("runs")
+
+
+class ConcurrencyConfig(_Frozen):
+    """How hard dhbot drives the portal."""
+
+    pages_per_account: int = Field(4, ge=1, le=32)
+    total_pages: int = Field(8, ge=1, le=64)
+    requests_per_minute: int = Field(0, ge=0, description="per account; 0 = no cap")
+    on_busy_account: Literal["fail", "wait"] = "fail"
+    busy_wait_s: float = Field(600.0, ge=0)
+
+
+class RetryConfig(_Frozen):
+    """Retries of one step after a transient failure."""
+
+    attempts: int = Field(3, ge=1, le=20)
+    backoff_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(10.0, ge=0)
+    jitter: float = Field(0.5, ge=0, le=1)
+
+
+class Settings(_Frozen):
+    """The whole effective configuration."""
+
+    portal: PortalConfig = PortalConfig()
+    browser: BrowserConfig = BrowserConfig()
+    paths: PathsConfig = PathsConfig()
+    concurrency: ConcurrencyConfig = ConcurrencyConfig()
+    retry: RetryConfig = RetryConfig()
+    max_orders_per_run: int = Field(500, ge=1)
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Validated settings plus where each value came from."""
+
+    settings: Settings
+    sources: dict[str, str]
+    config_file: Path | None
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: data}
+
+
+def _merge(base: dict[str, Any], layer: dict[str, Any], source: str,
+           sources: dict[str, str]) -> None:
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value, f"{source}", sources)
+        else:
+            base[key] = value
+    for dotted in _flatten(layer):
+        sources[dotted] = source
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    accounts = (data.get("portal") or {}).get("accounts") if isinstance(data.get("portal"),
+                                                                        dict) else None
+    for i, acc in enumerate(accounts or []):
+        if isinstance(acc, dict) and "password" in acc:
+            raise ConfigError(f"{path}: portal.accounts.{i}.password: plain passwords are "
+                              "refused in configuration files; use password_env: NAME and "
+                              "export NAME, or password_file: a file with 0600 permissions")
+    return data
+
+
+def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """DHBOT_SECTION__KEY=value pairs for known sections (secrets like DHBOT_PASSWORD_* skip)."""
+    layer: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    sections = set(Settings.model_fields)
+    for var, raw in environ.items():
+        if not var.startswith(ENV_PREFIX):
+            continue
+        parts = var[len(ENV_PREFIX):].lower().split("__")
+        if parts[0] not in sections:
+            continue
+        value = yaml.safe_load(raw) if raw.strip() else raw
+        node = layer
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+        names[".".join(parts)] = var
+    return layer, names
+
+
+def _explain(exc: ValidationError, sources: dict[str, str]) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"])
+        source = sources.get(key) or next(
+            (s for k, s in sources.items() if key.startswith(k + ".") or k.startswith(key + ".")),
+            "default",
+        )
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{source}: {key}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_settings(config_file: Path | str | None = None,
+                  cli: dict[str, Any] | None = None,
+                  environ: dict[str, str] | None = None) -> LoadedSettings:
+    """Build the effective settings from all layers, or raise ConfigError naming the culprit."""
+    environ = dict(os.environ if environ is None else environ)
+    if config_file is None and environ.get("DHBOT_CONFIG"):
+        config_file = environ["DHBOT_CONFIG"]
+    path: Path | None = Path(config_file) if config_file is not None else None
+    if path is None and Path(DEFAULT_CONFIG_FILE).exists():
+        path = Path(DEFAULT_CONFIG_FILE)
+
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    if path is not None:
+        _merge(merged, _read_config_file(path), f"file:{path}", sources)
+    env_layer, env_names = _env_layer(environ)
+    _merge(merged, env_layer, "env", sources)
+    for dotted, var in env_names.items():
+        sources[dotted] = f"env:{var}"
+    cli_layer: dict[str, Any] = {}
+    for dotted, value in (cli or {}).items():
+        if value is None:
+            continue
+        node = cli_layer
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    _merge(merged, cli_layer, "command line", sources)
+
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, sources)) from exc
+
+    if path is not None:
+        base = path.resolve().parent
+        paths = settings.paths
+        resolved = PathsConfig(
+            state_dir=paths.state_dir if paths.state_dir.is_absolute() else base / paths.state_dir,
+            runs_dir=paths.runs_dir if paths.runs_dir.is_absolute() else base / paths.runs_dir,
+        )
+        settings = settings.model_copy(update={"paths": resolved})
+    return LoadedSettings(settings=settings, sources=sources, config_file=path)
+
+
+def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
+    """(key, value, source) for every effective value, secrets masked."""
+    rows = []
+    for key, value in sorted(_flatten(loaded.settings.model_dump(mode="json")).items()):
+        source = loaded.sources.get(key, "default")
+        if source == "default":
+            source = next((s for k, s in loaded.sources.items() if key.startswith(k + ".")),
+                          "default")
+        shown = "***" if any(w in key for w in ("password", "secret", "token")) and not \
+            key.endswith(("password_env", "password_file")) else value
+        rows.append((key, "" if shown is None else str(shown), source))
+    return rows

@@ -1,0 +1,97 @@
+"""Every error dhbot raises, as one tree; each branch carries the exit status it maps to.
+
+BotError                      1  root: something went wrong
+├── UsageError                2  bad input; nothing was done
+│   ├── ConfigError           2  config.yaml / environment / command line
+│   ├── JobError              2  job file
+│   └── CredentialsRejected   2  the portal refused the user name or password
+├── LoginNeedsPerson          3  captcha or verification at login
+├── AccountBusy               4  another run holds the account
+├── Interrupted             130  SIGINT/SIGTERM: stopped cleanly, report written
+└── FlowError                 -  one order's step failed (recorded per order, never exits)
+    ├── TransientError        -  worth retrying: HTTP 5xx, dropped connection, timeout
+    │   └── RateLimited       -  HTTP 429 / 操作太频繁: slow the account down
+    ├── SessionExpired        -  the portal showed its login page: log in again
+    └── ProfileMismatch       -  a profile label/selector no longer matches: fail fast
+"""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Root of dhbot's errors."""
+
+    exit_code = 1
+
+
+class UsageError(BotError):
+    """Bad input from the operator; nothing was done."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """The configuration (file, environment or command line) is invalid."""
+
+
+class JobError(UsageError):
+    """The job file is invalid."""
+
+
+class CredentialsRejected(UsageError):
+    """The portal refused the account's user name or password."""
+
+
+class LoginNeedsPerson(BotError):
+    """Login needs a person: a captcha or a verification step."""
+
+    exit_code = 3
+
+
+class AccountBusy(BotError):
+    """Another dhbot run holds the same account."""
+
+    exit_code = 4
+
+
+class Interrupted(BotError):
+    """The run was stopped by SIGINT or SIGTERM after cleaning up."""
+
+    exit_code = 130
+
+
+class FlowError(BotError):
+    """A step of a portal flow failed; carries where it happened."""
+
+    def __init__(self, message: str, *, step: str = "", page: str = "") -> None:
+        super().__init__(message)
+        self.step = step
+        self.page = page
+
+    def __str__(self) -> str:
+        where = " ".join(p for p in (f"page={self.page}" if self.page else "",
+                                     f"step={self.step}" if self.step else "") if p)
+        base = super().__str__()
+        return f"{base} ({where})" if where else base
+
+
+class TransientError(FlowError):
+    """A failure worth retrying after a pause: HTTP 5xx, a dropped connection, a timeout."""
+
+
+class RateLimited(TransientError):
+    """The portal asked us to slow down (HTTP 429, 操作太频繁)."""
+
+
+class SessionExpired(FlowError):
+    """The portal showed its login page in the middle of a flow."""
+
+
+class ProfileMismatch(FlowError):
+    """A label or selector from the portal profile matched nothing (or too much)."""
+
+    def __init__(self, message: str, *, step: str = "", page: str = "", key: str = "",
+                 looked_for: str = "") -> None:
+        super().__init__(message, step=step, page=page)
+        self.key = key
+        self.looked_for = looked_for

@@ -1,0 +1,78 @@
+"""`dhbot login`: sign in once (a person solves any captcha in a visible window) and save
+the session for headless runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from loguru import logger
+from rich.console import Console
+
+from bot.config import AccountConfig, ConfigError, LoadedSettings
+from bot.errors import LoginNeedsPerson, UsageError
+from bot.runner import Pacer
+from bot.session import AccountSession, BrowserHost
+from flows.profile import Profile
+
+# How long a person gets to finish logging in in the visible window.
+PERSON_TIMEOUT_S = 300
+
+
+def has_display() -> bool:
+    """True when a visible browser window can be shown."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def interactive_login(loaded: LoadedSettings, profile: Profile, account: AccountConfig, *,
+                      headed: bool, console: Console) -> None:
+    """Log in and save the session; headed mode waits for a person."""
+    if headed and not has_display():
+        raise UsageError(
+            "no display to show a browser window on this machine (DISPLAY is not set). "
+            "Run `dhbot login --account " + account.name + " --headed` on a desktop, or over "
+            "`ssh -X`, or under `xvfb-run` with a VNC viewer; then copy "
+            f"{loaded.settings.paths.state_dir}/sessions/{account.name}.json (mode 0600) "
+            "into this machine's state folder.")
+    asyncio.run(_login(loaded, profile, account, headed, console))
+
+
+async def _login(loaded: LoadedSettings, profile: Profile, account: AccountConfig,
+                 headed: bool, console: Console) -> None:
+    settings = loaded.settings
+    async with BrowserHost(settings, headless=not headed) as host:
+        session = AccountSession(host, settings, account, profile, Pacer(0))
+        await session.open()
+        page = await session.new_page()
+        login = session.login_page(page)
+        if not headed:
+            await session.sign_in(page)
+            console.print(f"account {account.name}: signed in; session saved to "
+                          f"{session.state_path}")
+            await session.close()
+            return
+        if await login.open():
+            console.print(f"account {account.name}: the saved session is still signed in.")
+            await session.save()
+            await session.close()
+            return
+        labels = profile.login
+        await page.get_by_label(labels.username_label, exact=True).fill(account.username)
+        try:
+            password = account.password()
+            await page.get_by_label(labels.password_label, exact=True).fill(password)
+        except ConfigError:
+            logger.info("no password in the environment; type it in the window")
+        console.print("A browser window is open at the portal's login page. Finish logging in "
+                      "there (solve the captcha if asked); this command waits up to "
+                      f"{PERSON_TIMEOUT_S // 60} minutes.")
+        marker = page.get_by_role("link", name=labels.signed_in_marker, exact=True)
+        try:
+            await marker.wait_for(state="visible", timeout=PERSON_TIMEOUT_S * 1000)
+        except Exception as exc:
+            raise LoginNeedsPerson("the login was not finished in the browser window in time; "
+                                   "run the command again") from exc
+        await session.save()
+        console.print(f"account {account.name}: signed in; session saved to "
+                      f"{session.state_path}")
+        await session.close()

@@ -1,0 +1,274 @@
+"""Job files: which orders to cancel, why, and with what note, checked before any browser starts.
+
+Errors name the file and the line. Order numbers are kept exactly as written: an unquoted
+`0123456789` stays "0123456789", never the integer 123456789.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.errors import JobError
+from flows.profile import Profile
+
+MAX_JOB_BYTES = 5 * 1024 * 1024
+# Control characters other than tab and newline have no place in a note.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+# Markup: the portal receives notes as plain text, so anything that looks like a tag is refused.
+_MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&#?[A-Za-z0-9]+;")
+_ORDER_KEYS = {"order_no", "reason", "note", "message"}
+_DEFAULT_KEYS = {"reason", "note", "message"}
+_TOP_KEYS = {"account", "defaults", "orders", "name"}
+MESSAGE_PLACEHOLDERS = {"order_no", "reason_label", "reason", "note"}
+
+
+@dataclass(frozen=True)
+class JobOrder:
+    """One order to cancel, with its reason code and note resolved from the defaults."""
+
+    order_no: str
+    reason: str
+    note: str
+    message: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated job: the account to use and the orders, in file order."""
+
+    source: str
+    orders: list[JobOrder]
+    account: str | None = None
+    name: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+class _Errors:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[tuple[int, str]] = []
+
+    def add(self, line: int, message: str) -> None:
+        self.items.append((line, f"{self.source}:{line}: {message}"))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            count = len(self.items)
+            head = f"job rejected ({count} problem{'s' if count > 1 else ''}); nothing was done:"
+            lines = [text for _, text in sorted(self.items, key=lambda item: item[0])]
+            raise JobError(head + "\n  " + "\n  ".join(lines))
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+    return loader.construct_object(node, deep=True)
+
+
+def _mapping(node: yaml.Node, what: str, errors: _Errors) -> dict[str, tuple[yaml.Node,
+                                                                              yaml.Node]] | None:
+    if not isinstance(node, yaml.MappingNode):
+        errors.add(_line(node), f"{what} must be a mapping of keys to values")
+        return None
+    out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            errors.add(_line(key_node), f"{what}: keys must be plain words")
+            continue
+        if key in out:
+            errors.add(_line(key_node), f"{what}: key {key!r} appears twice")
+            continue
+        out[key] = (key_node, value_node)
+    return out
+
+
+def check_text(value: str, what: str, max_length: int | None = None) -> str | None:
+    """Why a free-text value is refused, or None when it is fine."""
+    if _CONTROL.search(value):
+        return f"{what} contains control characters; write plain text"
+    markup = _MARKUP.search(value)
+    if markup:
+        return (f"{what} looks like HTML or script ({markup.group(0)!r}...); "
+                "notes are sent as plain text, write it without tags")
+    if max_length is not None and len(value) > max_length:
+        return f"{what} is {len(value)} characters; the portal allows at most {max_length}"
+    return None
+
+
+def _text(node: yaml.Node, loader: yaml.SafeLoader, what: str, errors: _Errors,
+          max_length: int | None = None) -> str | None:
+    if not isinstance(node, yaml.ScalarNode) or not isinstance(_scalar(node, loader), str):
+        errors.add(_line(node), f"{what} must be text (put it in quotes)")
+        return None
+    value: str = _scalar(node, loader)
+    problem = check_text(value, what, max_length)
+    if problem:
+        errors.add(_line(node), problem)
+        return None
+    return value
+
+
+def _check_message(template: str, line: int, what: str, errors: _Errors) -> None:
+    for name in re.findall(r"\{([^{}]*)\}", template):
+        if name not in MESSAGE_PLACEHOLDERS:
+            errors.add(line, f"{what}: unknown placeholder {{{name}}}; known: "
+                       + ", ".join("{" + p + "}" for p in sorted(MESSAGE_PLACEHOLDERS)))
+    if template.count("{") != template.count("}"):
+        errors.add(line, f"{what}: unbalanced braces")
+
+
+def parse_job(text: str, profile: Profile, source: str = "<job>") -> Job:
+    """Validate job YAML text against the profile; raise JobError listing every problem."""
+    errors = _Errors(source)
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        errors.add(line, f"not valid YAML: {exc.problem or exc}")
+        errors.raise_if_any()
+        raise AssertionError("unreachable") from exc
+    except yaml.YAMLError as exc:
+        errors.add(0, f"not valid YAML: {exc}")
+        errors.raise_if_any()
+        raise AssertionError("unreachable") from exc
+    finally:
+        loader.dispose()
+    if root is None:
+        errors.add(1, "the job file is empty; it needs an `orders:` list")
+        errors.raise_if_any()
+    assert root is not None
+    top = _mapping(root, "the job file", errors)
+    errors.raise_if_any()
+    assert top is not None
+
+    for key, (key_node, _) in top.items():
+        if key not in _TOP_KEYS:
+            errors.add(_line(key_node), f"unknown key {key!r}; expected one of "
+                       + ", ".join(sorted(_TOP_KEYS)))
+
+    account: str | None = None
+    if "account" in top:
+        account = _text(top["account"][1], loader, "account", errors)
+    name = _text(top["name"][1], loader, "name", errors) if "name" in top else None
+
+    defaults: dict[str, str] = {}
+    if "defaults" in top:
+        dmap = _mapping(top["defaults"][1], "defaults", errors) or {}
+        for key, (key_node, value_node) in dmap.items():
+            if key not in _DEFAULT_KEYS:
+                errors.add(_line(key_node), f"defaults: unknown key {key!r}; expected one of "
+                           + ", ".join(sorted(_DEFAULT_KEYS)))
+                continue
+            limit = profile.note_max_length if key == "note" else 2000
+            value = _text(value_node, loader, f"defaults.{key}", errors, limit)
+            if value is not None:
+                defaults[key] = value
+                if key == "reason" and value not in profile.reasons:
+                    errors.add(_line(value_node), _unknown_reason(value, profile))
+                if key == "message":
+                    _check_message(value, _line(value_node), "defaults.message", errors)
+
+    if "orders" not in top:
+        errors.add(_line(root), "missing `orders:` (a list of orders with order_no)")
+        errors.raise_if_any()
+    orders_node = top["orders"][1]
+    if not isinstance(orders_node, yaml.SequenceNode) or not orders_node.value:
+        errors.add(_line(orders_node), "`orders:` must be a non-empty list of orders")
+        errors.raise_if_any()
+    assert isinstance(orders_node, yaml.SequenceNode)
+
+    pattern = re.compile(profile.order_no_pattern)
+    seen: dict[str, int] = {}
+    orders: list[JobOrder] = []
+    for item in orders_node.value:
+        line = _line(item)
+        omap = _mapping(item, f"order at line {line}", errors)
+        if omap is None:
+            continue
+        for key, (key_node, _) in omap.items():
+            if key not in _ORDER_KEYS:
+                errors.add(_line(key_node), f"unknown key {key!r} in an order; expected one of "
+                           + ", ".join(sorted(_ORDER_KEYS)))
+        if "order_no" not in omap:
+            errors.add(line, "order without order_no")
+            continue
+        no_node = omap["order_no"][1]
+        if not isinstance(no_node, yaml.ScalarNode) or not no_node.value:
+            errors.add(_line(no_node), "order_no must be a number written as text, "
+                       'e.g. "1455953150"')
+            continue
+        # The raw text as written: unquoted numbers keep every digit and leading zero.
+        order_no = no_node.value.strip()
+        if not pattern.match(order_no):
+            errors.add(_line(no_node), f"order_no {order_no!r} is not an order number "
+                       f"(expected {profile.order_no_pattern})")
+            continue
+        if order_no in seen:
+            errors.add(_line(no_node), f"order_no {order_no} is listed twice (first at line "
+                       f"{seen[order_no]})")
+            continue
+        seen[order_no] = _line(no_node)
+
+        values: dict[str, str | None] = {}
+        for key in ("reason", "note", "message"):
+            if key in omap:
+                limit = profile.note_max_length if key == "note" else 2000
+                values[key] = _text(omap[key][1], loader, key, errors, limit)
+                if values[key] is None:
+                    continue
+            else:
+                values[key] = defaults.get(key)
+        reason = values["reason"]
+        reason_line = _line(omap["reason"][1]) if "reason" in omap else line
+        if reason is None:
+            if "reason" not in omap and "reason" not in defaults:
+                errors.add(line, f"order {order_no} has no reason and defaults give none")
+            continue
+        if "reason" in omap and reason not in profile.reasons:
+            errors.add(reason_line, _unknown_reason(reason, profile))
+            continue
+        note = values["note"] or ""
+        if reason in profile.note_required_for and not note.strip():
+            errors.add(line, f"order {order_no}: reason {reason!r} needs a note")
+        message = values["message"]
+        if message is not None and "message" in omap:
+            _check_message(message, _line(omap["message"][1]), "message", errors)
+        orders.append(JobOrder(order_no=order_no, reason=reason, note=note, message=message,
+                               line=line))
+    errors.raise_if_any()
+    return Job(source=source, orders=orders, account=account, name=name)
+
+
+def _unknown_reason(value: str, profile: Profile) -> str:
+    known = ", ".join(f"{code} ({label})" for code, label in profile.reasons.items())
+    return f"unknown reason {value!r}; the portal profile knows: {known}"
+
+
+def load_job(path: Path, profile: Profile) -> Job:
+    """Read and validate a job file."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise JobError(f"{path}: cannot read the job file: {exc.strerror}") from exc
+    if size > MAX_JOB_BYTES:
+        raise JobError(f"{path}: {size} bytes is too large for a job file "
+                       f"(at most {MAX_JOB_BYTES // (1024 * 1024)} MB); split the job")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise JobError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as "
+                       "UTF-8") from exc
+    return parse_job(text, profile, source=str(path))

@@ -1,0 +1,63 @@
+"""One run per account at a time, across processes: an flock on a file in the state folder.
+
+The kernel drops the lock when the holder dies, even by SIGKILL, so a crash never leaves
+an account locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from bot.errors import AccountBusy
+
+
+class AccountLock:
+    """Exclusive lock on one account; `wait_s` > 0 waits that long before giving up."""
+
+    def __init__(self, state_dir: Path, account: str, wait_s: float = 0.0) -> None:
+        self.path = state_dir / "locks" / f"{account}.lock"
+        self.account = account
+        self.wait_s = wait_s
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise AccountBusy."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                    os.close(fd)
+                    raise AccountBusy(
+                        f"account {self.account!r} is in use by another dhbot run"
+                        + (f" (pid {holder})" if holder else "")
+                        + "; wait for it to finish, or set concurrency.on_busy_account: wait"
+                    ) from None
+                time.sleep(0.5)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Give the lock back."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> AccountLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()

@@ -1,0 +1,65 @@
+"""Logging through loguru: readable on the console, JSON lines in the run's folder, and
+every known secret (passwords, cookie values) replaced before any sink sees it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
+
+MASK = "***"
+
+
+class Redactor:
+    """Knows the secrets of this process and scrubs them from any text."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, secret: str | None) -> None:
+        """Remember a secret; short values are ignored to avoid masking ordinary words."""
+        if secret and len(secret) >= 4:
+            self._secrets.add(secret)
+
+    def redact(self, text: str) -> str:
+        """The text with every known secret masked."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """Like redact, for bytes written to disk."""
+        for secret in self._secrets:
+            data = data.replace(secret.encode(), MASK.encode())
+        return data
+
+
+redactor = Redactor()
+
+
+def _patch(record: Record) -> None:
+    record["message"] = redactor.redact(record["message"])
+    for key, value in list(record["extra"].items()):
+        if isinstance(value, str):
+            record["extra"][key] = redactor.redact(value)
+
+
+def setup_logging(verbose: bool = False, console: Any = None) -> None:
+    """Console logging; `console` is a callable sink (e.g. rich's) or None for stderr."""
+    logger.remove()
+    logger.configure(patcher=_patch)
+    fmt = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}"
+    logger.add(console or sys.stderr, level="DEBUG" if verbose else "INFO", format=fmt,
+               colorize=console is None and sys.stderr.isatty())
+
+
+def add_run_log(path: Path) -> int:
+    """Write JSON lines for this run into `path`; returns the sink id to remove later."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return logger.add(path, level="DEBUG", serialize=True, enqueue=False)

@@ -1,0 +1,113 @@
+"""The run report: report.json (names other tools rely on) and the console summary."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bot.ledger import Outcome
+from bot.runner import OrderResult
+from bot.session import write_private
+
+# Outcomes that make the run's exit status non-zero.
+BAD_OUTCOMES = frozenset({Outcome.FAILED, Outcome.NEEDS_REVIEW, Outcome.SKIPPED})
+
+
+@dataclass
+class RunReport:
+    """Everything a person or a script needs to know about one run."""
+
+    run_id: str
+    job: str
+    account: str
+    started_at: str
+    finished_at: str = ""
+    dry_run: bool = False
+    orders: list[OrderResult] = field(default_factory=list)
+    stopped: str | None = None
+    exit_code: int = 0
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """Outcome -> count, in a stable order."""
+        counts = Counter(r.outcome.value for r in self.orders)
+        return {o.value: counts[o.value] for o in Outcome if counts[o.value]}
+
+    def to_json(self) -> dict[str, Any]:
+        """The report.json document."""
+        return {
+            "run_id": self.run_id,
+            "job": self.job,
+            "account": self.account,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "dry_run": self.dry_run,
+            "exit_code": self.exit_code,
+            "stopped": self.stopped,
+            "summary": self.summary,
+            "retries": sum(r.retries for r in self.orders),
+            "orders": [
+                {
+                    "order_no": r.order_no, "account": r.account, "outcome": r.outcome.value,
+                    "status_before": r.status_before, "status_after": r.status_after,
+                    "reason": r.reason, "note": r.note, "attempts": r.attempts,
+                    "retries": r.retries, "error": r.error, "artifacts": r.artifacts,
+                    "previous_run": r.previous_run, "duration_s": round(r.duration_s, 3),
+                }
+                for r in self.orders
+            ],
+        }
+
+    def write(self, run_dir: Path, extra: Path | None = None) -> Path:
+        """Write report.json into the run folder (and to `extra` when given)."""
+        data = json.dumps(self.to_json(), ensure_ascii=False, indent=2).encode()
+        path = run_dir / "report.json"
+        write_private(path, data)
+        if extra is not None:
+            write_private(extra, data)
+        return path
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    """Read a report.json back."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def print_summary(report: RunReport, console: Console, report_path: Path) -> None:
+    """The table at the end of a run."""
+    table = Table(title=f"run {report.run_id}" + (" (dry run)" if report.dry_run else ""),
+                  show_lines=False)
+    table.add_column("order")
+    table.add_column("outcome")
+    table.add_column("status")
+    table.add_column("note / error", overflow="fold")
+    shown = report.orders if len(report.orders) <= 50 else [
+        r for r in report.orders if r.outcome in BAD_OUTCOMES][:50]
+    for r in shown:
+        status = r.status_before or ""
+        if r.status_after and r.status_after != r.status_before:
+            status = f"{status} → {r.status_after}"
+        style = "red" if r.outcome in BAD_OUTCOMES else None
+        detail = r.error or (f"earlier run {r.previous_run}" if r.previous_run else "")
+        table.add_row(r.order_no, r.outcome.value, status, detail, style=style)
+    if shown:
+        console.print(table)
+    counts = ", ".join(f"{k}: {v}" for k, v in report.summary.items())
+    console.print(f"[bold]{len(report.orders)} orders[/bold]: {counts}")
+    if report.stopped:
+        console.print(f"[red]stopped:[/red] {report.stopped}")
+    console.print(f"report: {report_path}")
+
+
+def result_as_dict(result: OrderResult) -> dict[str, Any]:
+    """An order result as plain data."""
+    data = asdict(result)
+    data["outcome"] = result.outcome.value
+    return data

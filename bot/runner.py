@@ -1,0 +1,415 @@
+"""The runner: takes a validated job for one account and drives the portal, exactly once.
+
+Flows return facts (the status a page showed); this module decides what they mean,
+writes the ledger, retries what is worth retrying and records every order's outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loguru import logger
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+
+from bot.config import AccountConfig, Settings
+from bot.errors import (
+    BotError,
+    CredentialsRejected,
+    FlowError,
+    LoginNeedsPerson,
+    ProfileMismatch,
+    RateLimited,
+    SessionExpired,
+    TransientError,
+)
+from bot.job import JobOrder
+from bot.ledger import Ledger, Outcome
+from bot.log import redactor
+from bot.session import AccountSession, BrowserHost, write_private
+from flows.order_detail_page import OrderDetailPage, OrderFacts
+from flows.order_list_page import OrderListPage
+from flows.profile import Profile
+
+MAX_RELOGINS_PER_ORDER = 3
+
+
+@dataclass
+class OrderResult:
+    """What happened to one order in this run (one row of the report)."""
+
+    order_no: str
+    account: str
+    outcome: Outcome
+    reason: str
+    note: str
+    status_before: str | None = None
+    status_after: str | None = None
+    attempts: int = 0
+    retries: int = 0
+    error: str | None = None
+    artifacts: list[str] = field(default_factory=list)
+    previous_run: str | None = None
+    duration_s: float = 0.0
+
+
+class Pacer:
+    """Spaces one account's page loads: a configured cap, plus a penalty after HTTP 429."""
+
+    def __init__(self, requests_per_minute: int) -> None:
+        self.base_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self.penalty = 0.0
+        self._next = 0.0
+        self.slowdowns = 0
+
+    async def __call__(self) -> None:
+        interval = max(self.base_interval, self.penalty)
+        if interval <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self._next)
+        self._next = start + interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    def slow_down(self) -> None:
+        """The portal said 操作太频繁: double the spacing (at most 10 s)."""
+        self.penalty = min(max(self.penalty * 2, 0.5), 10.0)
+        self.slowdowns += 1
+        logger.warning("portal asks to slow down; spacing page loads {:.1f}s apart",
+                       self.penalty)
+
+    def ease(self) -> None:
+        """A page loaded fine: relax the penalty a little."""
+        if self.penalty:
+            self.penalty = self.penalty * 0.9 if self.penalty > 0.05 else 0.0
+
+
+class AccountStopped(Exception):
+    """The account cannot go on (captcha, refused credentials); carries the cause."""
+
+    def __init__(self, cause: BotError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Tab:
+    """One browser tab working through orders, positioned on the order list."""
+
+    def __init__(self, page: Page, list_page: OrderListPage | None = None) -> None:
+        self.page = page
+        self.list_page = list_page
+        self.generation = 0
+
+
+class AccountRunner:
+    """Cancels one account's orders with a few tabs in parallel."""
+
+    def __init__(self, *, settings: Settings, account: AccountConfig, profile: Profile,
+                 ledger: Ledger, run_id: str, run_dir: Path, dry_run: bool = False,
+                 on_result: Callable[[OrderResult], None] | None = None,
+                 stop: asyncio.Event | None = None) -> None:
+        self.settings = settings
+        self.account = account
+        self.profile = profile
+        self.ledger = ledger
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.dry_run = dry_run
+        self.on_result = on_result or (lambda result: None)
+        self.stop = stop or asyncio.Event()
+        self.pacer = Pacer(settings.concurrency.requests_per_minute)
+        self.results: dict[str, OrderResult] = {}
+        self.stopped_by: BotError | None = None
+        self._rng = random.Random()
+        self._mismatch_streak: Counter[str] = Counter()
+
+    # --- the run ------------------------------------------------------------------------
+
+    async def run(self, host: BrowserHost, orders: list[JobOrder]) -> list[OrderResult]:
+        """Work through `orders`; returns one result per order, in job order."""
+        todo: list[JobOrder] = []
+        for order in orders:
+            prior = self.ledger.get(self.account.name, order.order_no)
+            if prior is not None and prior.is_final and prior.outcome is not None:
+                # Finished earlier: report it, never touch the portal for it again.
+                self._finish(OrderResult(
+                    order_no=order.order_no, account=self.account.name, outcome=prior.outcome,
+                    reason=prior.reason or order.reason, note=prior.note or order.note,
+                    status_before=prior.status_before, status_after=prior.status_after,
+                    previous_run=prior.run_id,
+                ), record=False)
+            else:
+                todo.append(order)
+        if not self.dry_run and todo:
+            self.ledger.plan(self.run_id, self.account.name,
+                             [(o.order_no, o.reason, o.note) for o in todo])
+        if todo:
+            await self._drive(host, todo)
+        return self.collect(orders)
+
+    async def _drive(self, host: BrowserHost, todo: list[JobOrder]) -> None:
+        conc = self.settings.concurrency
+        tabs = max(1, min(conc.pages_per_account, conc.total_pages, len(todo)))
+        queue: asyncio.Queue[JobOrder] = asyncio.Queue()
+        for order in todo:
+            queue.put_nowait(order)
+        session = AccountSession(host, self.settings, self.account, self.profile, self.pacer)
+        await session.open(block_submit=self.dry_run)
+        try:
+            workers = [asyncio.create_task(self._worker(session, queue, i)) for i in range(tabs)]
+            await asyncio.gather(*workers)
+        finally:
+            await session.close()
+
+    def collect(self, orders: list[JobOrder]) -> list[OrderResult]:
+        """One result per order in job order; orders never reached are `skipped`."""
+        for order in orders:
+            if order.order_no not in self.results:
+                why = (f"not reached: {self.stopped_by}" if self.stopped_by
+                       else "not reached: the run was stopped")
+                self._finish(self._result(order, Outcome.SKIPPED, error=why), record=False)
+        return [self.results[o.order_no] for o in orders]
+
+    async def _worker(self, session: AccountSession, queue: asyncio.Queue[JobOrder],
+                      index: int) -> None:
+        tab = _Tab(await session.new_page())
+        while not self.stop.is_set() and self.stopped_by is None:
+            try:
+                order = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            try:
+                result = await self._process(session, tab, order)
+            except AccountStopped as exc:
+                self.stopped_by = exc.cause
+                self.stop.set()
+                queue.put_nowait(order)
+                break
+            self._finish(result)
+
+    # --- one order ----------------------------------------------------------------------
+
+    def _result(self, order: JobOrder, outcome: Outcome, **kw: object) -> OrderResult:
+        return OrderResult(order_no=order.order_no, account=self.account.name, outcome=outcome,
+                           reason=order.reason, note=order.note, **kw)  # type: ignore[arg-type]
+
+    def _finish(self, result: OrderResult, record: bool = True) -> None:
+        self.results[result.order_no] = result
+        if record and not self.dry_run and result.outcome not in (Outcome.SKIPPED,
+                                                                  Outcome.WOULD_SUBMIT):
+            self.ledger.record_result(
+                self.run_id, result.account, result.order_no, result.outcome,
+                status_before=result.status_before, status_after=result.status_after,
+                attempts=result.attempts, error=result.error,
+                keep_intent=result.outcome == Outcome.NEEDS_REVIEW,
+            )
+        level = "WARNING" if result.outcome in (Outcome.FAILED, Outcome.NEEDS_REVIEW) else "INFO"
+        logger.log(level, "order {} -> {}{}{}", result.order_no, result.outcome.value,
+                   f" (status {result.status_before} -> {result.status_after})"
+                   if result.status_after and result.status_after != result.status_before
+                   else (f" (status {result.status_before})" if result.status_before else ""),
+                   f": {result.error}" if result.error else "")
+        self.on_result(result)
+
+    async def _ensure_tab(self, session: AccountSession, tab: _Tab) -> OrderListPage:
+        if tab.list_page is None:
+            await session.sign_in(tab.page)
+            tab.generation = session.generation
+            tab.list_page = await session.open_order_list(tab.page)
+        return tab.list_page
+
+    async def _process(self, session: AccountSession, tab: _Tab, order: JobOrder) -> OrderResult:
+        started = time.monotonic()
+        prior = self.ledger.get(self.account.name, order.order_no)
+        state = _OrderState(intent_unknown=bool(prior and prior.intent_unknown))
+        if state.intent_unknown:
+            logger.info("order {}: an earlier submit's result is unknown; reading it back first",
+                        order.order_no)
+        attempts_allowed = self.settings.retry.attempts
+        while True:
+            state.attempts += 1
+            try:
+                list_page = await self._ensure_tab(session, tab)
+                result = await self._attempt(list_page, order, state)
+                self.pacer.ease()
+                result.duration_s = time.monotonic() - started
+                self._mismatch_streak.clear()
+                return result
+            except (LoginNeedsPerson, CredentialsRejected) as exc:
+                raise AccountStopped(exc) from exc
+            except SessionExpired as exc:
+                state.relogins += 1
+                state.retries += 1
+                state.attempts -= 1  # an expired session is not the order's fault
+                if state.relogins > MAX_RELOGINS_PER_ORDER:
+                    return await self._fail(tab, order, state, exc)
+                logger.info("order {}: session expired at {}; logging in again",
+                            order.order_no, exc.page or "a page")
+                try:
+                    await session.sign_in(tab.page, seen_generation=tab.generation)
+                except (LoginNeedsPerson, CredentialsRejected) as login_exc:
+                    raise AccountStopped(login_exc) from login_exc
+                except FlowError as login_exc:
+                    logger.warning("order {}: login again failed: {}", order.order_no,
+                                   login_exc)
+                tab.list_page = None
+            except ProfileMismatch as exc:
+                return await self._fail(tab, order, state, exc)
+            except (TransientError, PlaywrightError) as exc:
+                if isinstance(exc, RateLimited):
+                    self.pacer.slow_down()
+                if state.attempts >= attempts_allowed + (2 if state.intent_unknown else 0):
+                    return await self._fail(tab, order, state, exc)
+                state.retries += 1
+                delay = self._backoff(state.attempts)
+                logger.warning("order {}: {}; retry {} in {:.1f}s", order.order_no,
+                               _short(exc), state.retries, delay)
+                tab.list_page = None if isinstance(exc, PlaywrightError) else tab.list_page
+                await asyncio.sleep(delay)
+            except FlowError as exc:
+                return await self._fail(tab, order, state, exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug or an unforeseen page: keep evidence, go on
+                logger.exception("order {}: unexpected error", order.order_no)
+                return await self._fail(tab, order, state, exc)
+
+    def _backoff(self, attempt: int) -> float:
+        retry = self.settings.retry
+        base = min(retry.backoff_s * (2 ** (attempt - 1)), retry.backoff_max_s)
+        return max(0.0, base * (1 + retry.jitter * (2 * self._rng.random() - 1)))
+
+    async def _attempt(self, list_page: OrderListPage, order: JobOrder,
+                       state: _OrderState) -> OrderResult:
+        if not await list_page.find(order.order_no):
+            if state.intent_unknown:
+                return self._result(order, Outcome.NEEDS_REVIEW, attempts=state.attempts,
+                                    retries=state.retries, status_before=state.status_before,
+                                    error="a submit was attempted but the order is no longer "
+                                          "found; check it in the portal")
+            return self._result(order, Outcome.NOT_FOUND, attempts=state.attempts,
+                                retries=state.retries)
+        detail = await list_page.open_order(order.order_no)
+        facts = await detail.read()
+        if state.status_before is None:
+            state.status_before = facts.status
+        meaning = self.profile.status_meaning(facts.status)
+
+        if state.intent_unknown:
+            if meaning == "pending_review":
+                return self._done(order, state, Outcome.SUBMITTED, facts)
+            if meaning == "cancelled":
+                return self._done(order, state, Outcome.CANCELLED, facts)
+            if meaning != "cancellable":
+                return self._done(order, state, Outcome.NEEDS_REVIEW, facts,
+                                  error=f"a submit was attempted; the order now shows "
+                                        f"{facts.status}, which is neither cancelled nor under "
+                                        "review")
+            # Still cancellable: the earlier submit never reached the portal.
+            logger.info("order {}: read back shows {}; the earlier submit did not land",
+                        order.order_no, facts.status)
+            state.intent_unknown = False
+
+        if meaning == "pending_review":
+            return self._done(order, state, Outcome.ALREADY_REQUESTED, facts)
+        if meaning == "cancelled":
+            return self._done(order, state, Outcome.ALREADY_CANCELLED, facts)
+        if meaning != "cancellable":
+            return self._done(order, state, Outcome.NOT_CANCELLABLE, facts,
+                              error=f"status {facts.status} cannot be cancelled")
+        return await self._cancel(detail, order, state, facts)
+
+    async def _cancel(self, detail: OrderDetailPage, order: JobOrder, state: _OrderState,
+                      before: OrderFacts) -> OrderResult:
+        dialog = await detail.open_cancel_dialog()
+        await dialog.fill(self.profile.reason_label(order.reason), order.note)
+        if self.dry_run:
+            shot = await self._screenshot(detail.page, order, "dry-run")
+            return self._result(order, Outcome.WOULD_SUBMIT, attempts=state.attempts,
+                                retries=state.retries, status_before=before.status,
+                                status_after=before.status, artifacts=[shot])
+        self.ledger.record_intent(self.run_id, self.account.name, order.order_no, order.reason,
+                                  order.note, before.status)
+        state.intent_unknown = True
+        await dialog.submit_and_confirm()
+        after = await detail.read()
+        meaning = self.profile.status_meaning(after.status)
+        notice = self.profile.notices.get((after.notice or "").strip())
+        if meaning == "pending_review":
+            return self._done(order, state, Outcome.SUBMITTED, after)
+        if meaning == "cancelled":
+            return self._done(order, state, Outcome.CANCELLED, after)
+        if notice == "duplicate":
+            return self._done(order, state, Outcome.ALREADY_REQUESTED, after)
+        shot = await self._screenshot(detail.page, order, "unclear")
+        result = self._done(order, state, Outcome.NEEDS_REVIEW, after,
+                            error="submitted, but the portal's answer is unclear: "
+                                  f"status {after.status}, notice {after.notice!r}, "
+                                  f"alert {after.alert!r}")
+        result.artifacts.append(shot)
+        return result
+
+    def _done(self, order: JobOrder, state: _OrderState, outcome: Outcome, facts: OrderFacts,
+              error: str | None = None) -> OrderResult:
+        return self._result(order, outcome, attempts=state.attempts, retries=state.retries,
+                            status_before=state.status_before or facts.status,
+                            status_after=facts.status, error=error)
+
+    async def _fail(self, tab: _Tab, order: JobOrder, state: _OrderState,
+                    exc: BaseException) -> OrderResult:
+        artifacts = await self._evidence(tab.page, order)
+        tab.list_page = None  # start the next order from a known page
+        outcome = Outcome.NEEDS_REVIEW if state.intent_unknown else Outcome.FAILED
+        message = _short(exc)
+        if isinstance(exc, ProfileMismatch):
+            message = (f"{message}. The portal's page has changed or the profile "
+                       f"({self.profile.name}) is out of date: run `dhbot check`")
+        if state.intent_unknown:
+            message = ("a submit was attempted and its result could not be read back: "
+                       f"{message}. Check the order in the portal")
+        return self._result(order, outcome, attempts=state.attempts, retries=state.retries,
+                            status_before=state.status_before, error=message,
+                            artifacts=artifacts)
+
+    async def _screenshot(self, page: Page, order: JobOrder, tag: str) -> str:
+        path = self.run_dir / "artifacts" / f"{order.order_no}-{tag}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mask = [page.get_by_label(self.profile.login.password_label, exact=True)]
+        data = await page.screenshot(mask=mask, full_page=True, timeout=10_000)
+        write_private(path, data)
+        return str(path.relative_to(self.run_dir))
+
+    async def _evidence(self, page: Page, order: JobOrder) -> list[str]:
+        """Screenshot and HTML of the tab as it is, for a person to look at."""
+        out: list[str] = []
+        try:
+            out.append(await self._screenshot(page, order, "failed"))
+            html_path = self.run_dir / "artifacts" / f"{order.order_no}-failed.html"
+            html = redactor.redact(await page.content())
+            write_private(html_path, html.encode())
+            out.append(str(html_path.relative_to(self.run_dir)))
+        except Exception as exc:  # evidence is best effort; the failure itself is recorded
+            logger.debug("could not keep evidence for {}: {}", order.order_no, exc)
+        return out
+
+
+@dataclass
+class _OrderState:
+    intent_unknown: bool = False
+    attempts: int = 0
+    retries: int = 0
+    relogins: int = 0
+    status_before: str | None = None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

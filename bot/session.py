@@ -1,0 +1,205 @@
+"""The browser and one signed-in context per account, with its saved session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from loguru import logger
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
+
+from bot.browser import find_chromium, launch_args
+from bot.config import AccountConfig, Settings
+from bot.log import redactor
+from flows.base_page import Pacer
+from flows.home_page import HomePage
+from flows.login_page import LoginPage
+from flows.order_list_page import OrderListPage
+from flows.profile import Profile
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+class BrowserHost:
+    """One Playwright driver and one Chromium for the whole run."""
+
+    def __init__(self, settings: Settings, headless: bool | None = None) -> None:
+        self.settings = settings
+        self.headless = settings.browser.headless if headless is None else headless
+        self._pw: Playwright | None = None
+        self.browser: Browser | None = None
+
+    async def __aenter__(self) -> BrowserHost:
+        cfg = self.settings.browser
+        self._pw = await async_playwright().start()
+        executable = find_chromium(cfg.executable_path)
+        logger.debug("launching Chromium {} (headless={})", executable or "(Playwright's own)",
+                     self.headless)
+        self.browser = await self._pw.chromium.launch(
+            executable_path=executable, headless=self.headless, args=launch_args(),
+            slow_mo=cfg.slow_mo_ms or None,
+        )
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self.browser is not None:
+            try:
+                await self.browser.close()
+            except Exception as close_exc:  # the browser may already be gone
+                logger.debug("closing browser: {}", close_exc)
+        if self._pw is not None:
+            await self._pw.stop()
+
+
+class AccountSession:
+    """A browser context signed in as one account; pages share its cookies."""
+
+    def __init__(self, host: BrowserHost, settings: Settings, account: AccountConfig,
+                 profile: Profile, pacer: Pacer) -> None:
+        self.host = host
+        self.settings = settings
+        self.account = account
+        self.profile = profile
+        self.pacer = pacer
+        self.base_url = settings.portal.base_url
+        self.state_path = settings.paths.state_dir / "sessions" / f"{account.name}.json"
+        self.context: BrowserContext | None = None
+        self._login_lock = asyncio.Lock()
+        self._generation = 0  # bumped by every fresh login
+        self._signed_in = False
+        self.logins = 0
+        self.blocked_urls: list[str] = []
+
+    @property
+    def generation(self) -> int:
+        """Counts fresh logins; a page compares it to know if someone else logged in."""
+        return self._generation
+
+    async def open(self, block_submit: bool = False) -> None:
+        """Create the context, reusing the saved session when there is one."""
+        assert self.host.browser is not None
+        storage = str(self.state_path) if self.state_path.exists() else None
+        self.context = await self.host.browser.new_context(
+            storage_state=storage, locale="zh-CN", timezone_id="Asia/Shanghai",
+            viewport={"width": 1280, "height": 900},
+        )
+        cfg = self.settings.browser
+        self.context.set_default_timeout(cfg.timeout_s * 1000)
+        self.context.set_default_navigation_timeout(cfg.navigation_timeout_s * 1000)
+        if storage:
+            self._remember_cookies(json.loads(self.state_path.read_text()))
+        await self._install_routes(block_submit)
+
+    async def _install_routes(self, block_submit: bool) -> None:
+        assert self.context is not None
+        blocked = set(self.settings.browser.block_resources)
+        portal = urlsplit(self.base_url)
+        origin = (portal.scheme, portal.netloc)
+        submit_glob = self.profile.paths.cancel_submit_glob
+
+        async def gate(route: Route) -> None:
+            request = route.request
+            parts = urlsplit(request.url)
+            if parts.scheme in ("http", "https") and (parts.scheme, parts.netloc) != origin:
+                await route.abort("blockedbyclient")  # third-party hosts: never needed
+            elif request.resource_type in blocked:
+                await route.abort("blockedbyclient")
+            else:
+                await route.continue_()
+
+        async def block_post(route: Route) -> None:
+            if route.request.method == "POST":
+                self.blocked_urls.append(route.request.url)
+                logger.warning("dry run: blocked a cancel submit to {}", route.request.url)
+                await route.abort("blockedbyclient")
+            else:
+                await route.fallback()
+
+        if blocked:
+            await self.context.route("**/*", gate)
+        if block_submit:
+            await self.context.route(submit_glob, block_post)
+
+    def _remember_cookies(self, state: Any) -> None:
+        for cookie in state.get("cookies") or []:
+            if isinstance(cookie, dict):
+                redactor.add(str(cookie.get("value", "")))
+
+    async def new_page(self) -> Page:
+        """A new tab in this account's context."""
+        assert self.context is not None
+        return await self.context.new_page()
+
+    def login_page(self, page: Page) -> LoginPage:
+        """The login page object bound to a tab."""
+        return LoginPage(page, self.profile, self.base_url, self.pacer,
+                         self.settings.browser.timeout_s * 1000)
+
+    async def sign_in(self, page: Page, seen_generation: int | None = None) -> None:
+        """Make sure the context is signed in; only one tab logs in, the others wait.
+
+        `seen_generation` is the generation a tab had when it met the login page; if a
+        fresh login happened since, nothing more is needed.
+        """
+        async with self._login_lock:
+            if seen_generation is not None and seen_generation != self._generation:
+                return
+            if seen_generation is None and self._signed_in:
+                return
+            login = self.login_page(page)
+            if not login.on_login_page() and await login.open():
+                if self.logins == 0:
+                    logger.info("account {}: reusing the saved session", self.account.name)
+                self._signed_in = True
+                return
+            password = self.account.password()
+            redactor.add(password)
+            logger.info("account {}: logging in as {}", self.account.name,
+                        self.account.username)
+            await login.login(self.account.username, password)
+            self.logins += 1
+            self._generation += 1
+            self._signed_in = True
+            await self.save()
+
+    async def save(self) -> None:
+        """Save cookies and storage for the next run (0600)."""
+        assert self.context is not None
+        state = await self.context.storage_state()
+        self._remember_cookies(state)
+        write_private(self.state_path, json.dumps(state).encode())
+
+    async def open_order_list(self, page: Page) -> OrderListPage:
+        """Walk a tab from the portal's entry through 我的敦煌 to 订单管理."""
+        home = HomePage(page, self.profile, self.base_url, self.pacer,
+                        self.settings.browser.timeout_s * 1000)
+        if not page.url.startswith(self.base_url) or home.on_login_page():
+            await home.goto("open portal", home.url_for(self.profile.paths.entry))
+        await home.open()
+        return await home.open_order_management()
+
+    async def close(self) -> None:
+        """Close the context (its tabs too)."""
+        if self.context is not None:
+            try:
+                await self.context.close()
+            except Exception as exc:
+                logger.debug("closing context: {}", exc)

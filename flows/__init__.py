@@ -1,0 +1,1 @@
+"""Portal knowledge: the portal profile and one page object per portal page."""

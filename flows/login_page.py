@@ -1,0 +1,57 @@
+"""The portal's login page (登录)."""
+
+from __future__ import annotations
+
+from bot.errors import CredentialsRejected, FlowError, LoginNeedsPerson
+from flows.base_page import PortalPage
+from flows.home_page import HomePage
+
+
+class LoginPage(PortalPage):
+    """Sign in with user name and password; never touches a captcha."""
+
+    page_name = "login"
+
+    async def open(self) -> bool:
+        """Open the portal's entry page; click 登录 when signed out.
+
+        Returns True when the saved session is still signed in (no login needed).
+        """
+        labels = self.profile.login
+        await self.goto("open portal", self.url_for(self.profile.paths.entry))
+        if self.on_login_page():
+            return False
+        if await self.link(labels.signed_in_marker).count() > 0:
+            return True
+        open_link = await self.require(self.link(labels.open_link), "login.open_link",
+                                       labels.open_link, "open login")
+        await self._navigate("open login", open_link.click)
+        return False
+
+    async def captcha_shown(self) -> bool:
+        """True when the page asks for a captcha (请拖动滑块完成拼图)."""
+        return await self.text_visible(self.profile.login.captcha_text)
+
+    async def login(self, username: str, password: str) -> HomePage:
+        """Fill user name and password, press 登录, and land on 我的敦煌."""
+        labels = self.profile.login
+        if await self.captcha_shown():
+            raise LoginNeedsPerson("the login page asks for a captcha")
+        user = await self.require(self.labelled(labels.username_label), "login.username_label",
+                                  labels.username_label, "login")
+        await user.fill(username)
+        pw = await self.require(self.labelled(labels.password_label), "login.password_label",
+                                labels.password_label, "login")
+        await pw.fill(password)
+        submit = await self.require(self.button(labels.submit_button), "login.submit_button",
+                                    labels.submit_button, "login")
+        await self._navigate("login", submit.click)
+        if self.on_login_page():
+            if await self.captcha_shown():
+                raise LoginNeedsPerson("the login page asks for a captcha")
+            if await self.text_visible(labels.error_text):
+                raise CredentialsRejected(f"the portal said {labels.error_text}")
+            raise FlowError("still on the login page after signing in", step="login",
+                            page=self.page_name)
+        home: HomePage = self._sibling(HomePage)
+        return home

@@ -1,0 +1,55 @@
+"""订单管理: the order list with its search form and paging."""
+
+from __future__ import annotations
+
+from flows.base_page import PortalPage
+from flows.order_detail_page import OrderDetailPage
+
+
+class OrderListPage(PortalPage):
+    """Find an order by 订单号 and open it."""
+
+    page_name = "order list"
+    list_url: str = ""
+
+    async def back_to_list(self) -> None:
+        """Return to the order list this tab reached through 我的敦煌 → 订单管理."""
+        if self.page.url != self.list_url:
+            await self.goto("back to 订单管理", self.list_url)
+
+    async def search(self, order_no: str) -> None:
+        """Type the order number into 订单号 and press 搜索."""
+        labels = self.profile.list
+        box = await self.require(self.labelled(labels.search_label), "list.search_label",
+                                 labels.search_label, "search")
+        await box.fill(order_no)
+        button = await self.require(self.button(labels.search_button), "list.search_button",
+                                    labels.search_button, "search")
+        await self._navigate("search", button.click)
+
+    async def find(self, order_no: str, max_pages: int = 50) -> bool:
+        """Search for the order and walk the result pages; True when its link is shown."""
+        labels = self.profile.list
+        await self.back_to_list()
+        await self.search(order_no)
+        for _ in range(max_pages):
+            table = self.page.locator(labels.table_css)
+            if await table.get_by_role("link", name=order_no, exact=True).count() > 0:
+                return True
+            if await self.text_visible(labels.empty_text):
+                return False
+            if await table.count() == 0:
+                await self.require(table, "list.table_css", labels.table_css, "search")
+            next_link = self.link(labels.next_page)
+            if await next_link.count() == 0:
+                return False
+            await self._navigate("next page", next_link.first.click)
+        return False
+
+    async def open_order(self, order_no: str) -> OrderDetailPage:
+        """Click the order number's link and land on its detail page."""
+        table = self.page.locator(self.profile.list.table_css)
+        link = table.get_by_role("link", name=order_no, exact=True)
+        await self._navigate("open order", link.first.click)
+        detail: OrderDetailPage = self._sibling(OrderDetailPage)
+        return detail
