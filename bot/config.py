@@ -161,6 +161,33 @@ class RetryConfig(_Frozen):
     jitter: float = Field(0.5, ge=0, le=1)
 
 
+class ScheduleConfig(_Frozen):
+    """One entry of `dhbot schedule`: run an inbox of job files, or sync, on a cron."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    cron: str = Field(description="five-field crontab expression, e.g. */15 * * * *")
+    inbox: Path | None = None
+    sync: bool = False
+    account: str | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a crontab expression ({exc})") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _one_task(self) -> ScheduleConfig:
+        if (self.inbox is None) == (not self.sync):
+            raise ValueError("give either inbox: FOLDER or sync: true")
+        return self
+
+
 class Settings(_Frozen):
     """The whole effective configuration."""
 
@@ -170,6 +197,14 @@ class Settings(_Frozen):
     concurrency: ConcurrencyConfig = ConcurrencyConfig()
     retry: RetryConfig = RetryConfig()
     max_orders_per_run: int = Field(500, ge=1)
+    schedules: list[ScheduleConfig] = []
+
+    @model_validator(mode="after")
+    def _unique_schedules(self) -> Settings:
+        names = [s.name for s in self.schedules]
+        if len(names) != len(set(names)):
+            raise ValueError("schedule names must be unique")
+        return self
 
 
 @dataclass(frozen=True)
@@ -303,7 +338,12 @@ def load_settings(config_file: Path | str | None = None,
             state_dir=paths.state_dir if paths.state_dir.is_absolute() else base / paths.state_dir,
             runs_dir=paths.runs_dir if paths.runs_dir.is_absolute() else base / paths.runs_dir,
         )
-        settings = settings.model_copy(update={"paths": resolved})
+        schedules = [
+            s.model_copy(update={"inbox": base / s.inbox})
+            if s.inbox is not None and not s.inbox.is_absolute() else s
+            for s in settings.schedules
+        ]
+        settings = settings.model_copy(update={"paths": resolved, "schedules": schedules})
     return LoadedSettings(settings=settings, sources=sources, config_file=path)
 
 

@@ -7,6 +7,7 @@ its JSON admin API. Nothing here imports ``mock_portal``; it is driven as a user
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import queue
 import signal
@@ -144,17 +145,13 @@ class PortalServer:
             self._client = None
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 process.wait(timeout=5)
         if process is not None and process.stdout is not None:
             process.stdout.close()

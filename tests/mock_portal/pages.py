@@ -89,11 +89,15 @@ class SellerClient:
         """GET without following redirects."""
         return self.http.get(path, **kwargs)  # type: ignore[arg-type]
 
-    def post_form(self, path: str, data: dict[str, str], *, page: str | None = None) -> httpx.Response:
+    def post_form(
+        self, path: str, data: dict[str, str], *, page: str | None = None
+    ) -> httpx.Response:
         """POST a form with the CSRF token of ``page`` (or of a fresh GET of ``path``)."""
         if page is None:
             page = self.get(path.removesuffix("/cancel")).text
-        return self.http.post(path, data={"csrf_token": csrf_token(page), **data})
+        # A page without a form (a shipped order's detail) still set the double-submit cookie.
+        token = csrf_token(page) if CSRF_RE.search(page) else self.http.cookies["dh_csrf"]
+        return self.http.post(path, data={"csrf_token": token, **data})
 
     def login(
         self, username: str, password: str, *, next_path: str = "", captcha: str = ""

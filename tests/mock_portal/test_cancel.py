@@ -37,9 +37,10 @@ def test_cancel_unpaid_order_cancels_at_once(portal: PortalServer, seller: Selle
     assert logged["order_no"] == order["order_no"] and logged["account"] == "demo_seller"
     assert logged["reason"] == "买家要求取消" and logged["note"] == "买家不想要了"
     assert logged["accepted"] is True and "T" in logged["at"]
-    assert portal.orders(status="已取消", account="demo_seller").count(
-        {**order, "status": "已取消"}
-    ) == 1
+    assert (
+        portal.orders(status="已取消", account="demo_seller").count({**order, "status": "已取消"})
+        == 1
+    )
     # the notice is shown once
     assert by_role(seller.page(f"/orders/detail/{order['internal_id']}"), "status") == []
 
@@ -88,7 +89,9 @@ def test_server_side_validation(
     assert logged["accepted"] is False
 
 
-def test_note_of_500_chars_with_crlf_is_accepted(portal: PortalServer, seller: SellerClient) -> None:
+def test_note_of_500_chars_with_crlf_is_accepted(
+    portal: PortalServer, seller: SellerClient
+) -> None:
     note = "a\r\n" + "b" * 498
     page = cancel(seller, first(portal, "待发货"), "other", note)
     assert by_role(page, "status") == ["取消申请已提交，等待平台审核"]
@@ -131,7 +134,9 @@ def test_review_approve(portal: PortalServer, seller: SellerClient) -> None:
 def test_review_reject(portal: PortalServer, seller: SellerClient) -> None:
     order = first(portal, "待发货")
     cancel(seller, order)
-    assert portal.review(order["order_no"], "reject", "买家已付款，请尽快发货")["status"] == "待发货"
+    assert (
+        portal.review(order["order_no"], "reject", "买家已付款，请尽快发货")["status"] == "待发货"
+    )
     page = seller.page(f"/orders/detail/{order['internal_id']}")
     f = fields(page)
     assert f["订单状态："] == "待发货"

@@ -158,7 +158,10 @@ def test_mydh_counts_and_menu(portal: PortalServer, seller: SellerClient) -> Non
     assert "商品管理" in menu_links and "资金账户" in menu_links
     for status in ("待发货", "已发货", "取消审核中", "等待买家付款"):
         n = len(portal.orders(account="demo_seller", status=status))
-        assert f'<span class="counter-value">{n}</span><span class="counter-label">{status}</span>' in page
+        assert (
+            f'<span class="counter-value">{n}</span><span class="counter-label">{status}</span>'
+            in page
+        )
 
 
 def test_order_list_tabs_rows_and_paging(portal: PortalServer, seller: SellerClient) -> None:
@@ -190,15 +193,22 @@ def test_status_tab_filters(portal: PortalServer, seller: SellerClient) -> None:
     assert 'aria-current="page">待发货 (' in page
 
 
-def test_search_by_order_number_and_empty_result(portal: PortalServer, seller: SellerClient) -> None:
+def test_search_by_order_number_and_empty_result(
+    portal: PortalServer, seller: SellerClient
+) -> None:
     order = portal.orders(account="demo_seller")[7]
     page = seller.page(f"/orders?order_no={order['order_no']}")
     assert order_rows(page) == [order["order_no"]]
     assert links(page)[order["order_no"]] == f"/orders/detail/{order['internal_id']}"
     # substring match
     partial = seller.page("/orders?order_no=145595315")
-    assert set(order_rows(partial)) == {"1455953150", "1455953152", "1455953154", "1455953156",
-                                        "1455953158"}
+    assert set(order_rows(partial)) == {
+        "1455953150",
+        "1455953152",
+        "1455953154",
+        "1455953156",
+        "1455953158",
+    }
     empty = seller.page("/orders?order_no=9999999999")
     assert "您暂时没有符合条件的订单，请更改条件后重试。" in empty
     assert order_rows(empty) == []
@@ -242,8 +252,14 @@ def test_detail_fields_of_a_paid_order(portal: PortalServer, seller: SellerClien
     assert '<h2 id="confirm-title">确认取消</h2>' in page
     assert "取消订单将扣除实付金额10%的违约金（最低US $5，最高US $20），确定要取消吗？" in page
     options = re.findall(r'<option value="([^"]*)">([^<]*)</option>', page)
-    assert [t for _, t in options] == ["请选择", "缺货", "价格设置错误", "买家要求取消",
-                                       "无法配送至买家地址", "其他"]
+    assert [t for _, t in options] == [
+        "请选择",
+        "缺货",
+        "价格设置错误",
+        "买家要求取消",
+        "无法配送至买家地址",
+        "其他",
+    ]
     assert options[0][0] == ""
     assert '<label for="reason">取消原因</label>' in page
     assert '<label for="note">详细说明</label>' in page

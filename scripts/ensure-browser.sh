@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Make sure a Chromium is there for Playwright: one already found (Playwright's own,
+# /usr/bin/chromium, chromium, google-chrome) is kept; otherwise Debian's `chromium`
+# through apt-get where apt is usable, else Playwright's own download.
+set -euo pipefail
+PY=${1:-.venv/bin/python}
+
+found=$("$PY" -c 'from bot.browser import find_chromium, playwright_chromium; print(find_chromium() or playwright_chromium() or "")')
+if [ -n "$found" ]; then
+  echo "browser: $found"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || $SUDO true 2>/dev/null; }; then
+  echo "browser: none found; installing Debian's chromium with apt-get"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+else
+  echo "browser: none found and apt-get is not usable; trying Playwright's own download"
+  "$PY" -m playwright install chromium
+fi
+
+found=$("$PY" -c 'from bot.browser import find_chromium, playwright_chromium; print(find_chromium() or playwright_chromium() or "")')
+if [ -z "$found" ]; then
+  echo "browser: still no Chromium. Install one (apt-get install chromium, or" >&2
+  echo "  .venv/bin/python -m playwright install chromium) or set browser.executable_path." >&2
+  exit 1
+fi
+echo "browser: $found"

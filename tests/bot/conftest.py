@@ -1,0 +1,110 @@
+"""Fixtures for dhbot's own tests: the mock portal, a workspace, and the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.portal_server import PortalServer
+
+PASSWORD = "demo-pass"
+
+
+@pytest.fixture(scope="session")
+def portal() -> Iterator[PortalServer]:
+    """One mock portal for the bot tests (seed 42, 200 orders)."""
+    with PortalServer(seed=42, orders=200) as server:
+        yield server
+
+
+@dataclass
+class Workspace:
+    """A folder with config.yaml pointing at the portal, as an operator would have."""
+
+    root: Path
+    portal: PortalServer
+    env: dict[str, str]
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    def write_config(self, **overrides: Any) -> None:
+        """config.yaml for the test portal; `overrides` are section dicts merged in."""
+        data: dict[str, Any] = {
+            "portal": {
+                "base_url": self.portal.url,
+                "profile": "mock",
+                "accounts": [{"name": "main", "username": "demo_seller",
+                              "password_env": "DHBOT_PASSWORD_MAIN"}],
+            },
+            "browser": {"headless": True, "timeout_s": 5, "navigation_timeout_s": 15},
+            "paths": {"state_dir": "state", "runs_dir": "runs"},
+            "concurrency": {"pages_per_account": 3},
+            "retry": {"attempts": 3, "backoff_s": 0.1, "backoff_max_s": 1},
+        }
+        for section, values in overrides.items():
+            if isinstance(values, dict) and isinstance(data.get(section), dict):
+                data[section].update(values)
+            else:
+                data[section] = values
+        self.config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+    def write_job(self, orders: list[dict[str, str]], name: str = "job.yaml",
+                  **top: Any) -> Path:
+        """A job file with the given orders and defaults."""
+        data: dict[str, Any] = {
+            "defaults": {"reason": "out_of_stock", "note": "仓库断货，无法按时发货"},
+            **top,
+            "orders": orders,
+        }
+        path = self.root / name
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        return path
+
+    def dhbot(self, *args: str, timeout: float = 180, check_code: int | None = None,
+              extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the CLI as a subprocess in the workspace."""
+        env = {**self.env, **(extra_env or {})}
+        proc = subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=self.root, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check_code is not None:
+            assert proc.returncode == check_code, (
+                f"exit {proc.returncode} != {check_code}\nstdout:\n{proc.stdout}\n"
+                f"stderr:\n{proc.stderr}")
+        return proc
+
+    def last_report(self) -> dict[str, Any]:
+        """The newest report.json."""
+        reports = sorted((self.root / "runs").glob("*/report.json"))
+        assert reports, "no report was written"
+        data: dict[str, Any] = json.loads(reports[-1].read_text(encoding="utf-8"))
+        return data
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, portal: PortalServer) -> Workspace:
+    """A fresh workspace and a freshly reset portal."""
+    portal.reset()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DHBOT_")}
+    env["DHBOT_PASSWORD_MAIN"] = PASSWORD
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    ws = Workspace(root=tmp_path, portal=portal, env=env)
+    ws.write_config()
+    return ws
+
+
+def by_status(portal: PortalServer, status: str, count: int = 1) -> list[str]:
+    """Order numbers of demo_seller's orders showing `status`."""
+    nos = [o["order_no"] for o in portal.orders(account="demo_seller", status=status)]
+    assert len(nos) >= count, f"the seed has only {len(nos)} orders in {status}"
+    return nos[:count]

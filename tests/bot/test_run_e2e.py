@@ -1,0 +1,101 @@
+"""dhbot run, end to end through the CLI against the mock portal."""
+
+from __future__ import annotations
+
+import stat
+
+from tests.bot.conftest import Workspace, by_status
+
+
+def test_run_gives_each_order_its_outcome_and_submits_once(workspace: Workspace) -> None:
+    portal = workspace.portal
+    paid = by_status(portal, "待发货", 2)
+    unpaid = by_status(portal, "等待买家付款")[0]
+    cancelled = by_status(portal, "已取消")[0]
+    shipped = by_status(portal, "已发货")[0]
+    completed = by_status(portal, "交易成功")[0]
+    pending = by_status(portal, "取消审核中")[0]
+    unknown = "9999999999"
+    job = workspace.write_job([
+        {"order_no": paid[0]},
+        {"order_no": paid[1], "reason": "price_error", "note": "价格设置错误，已与买家沟通"},
+        {"order_no": unpaid},
+        {"order_no": cancelled},
+        {"order_no": shipped},
+        {"order_no": completed},
+        {"order_no": pending},
+        {"order_no": unknown},
+    ])
+
+    proc = workspace.dhbot("run", str(job), check_code=0)
+
+    report = workspace.last_report()
+    outcomes = {o["order_no"]: o["outcome"] for o in report["orders"]}
+    assert outcomes == {
+        paid[0]: "submitted", paid[1]: "submitted", unpaid: "cancelled",
+        cancelled: "already_cancelled", shipped: "not_cancellable",
+        completed: "not_cancellable", pending: "already_requested", unknown: "not_found",
+    }
+    assert report["summary"] == {"submitted": 2, "cancelled": 1, "already_requested": 1,
+                                 "already_cancelled": 1, "not_cancellable": 2, "not_found": 1}
+    for key in ("run_id", "job", "started_at", "finished_at", "summary", "orders"):
+        assert key in report
+    row = next(o for o in report["orders"] if o["order_no"] == paid[0])
+    assert row["status_before"] == "待发货" and row["status_after"] == "取消审核中"
+    assert set(row) >= {"order_no", "account", "outcome", "status_before", "status_after",
+                        "reason", "note", "attempts", "error", "artifacts"}
+    assert "submitted: 2" in proc.stdout
+
+    requests = portal.cancel_requests()
+    assert sorted(r["order_no"] for r in requests) == sorted([paid[0], paid[1], unpaid])
+    by_no = {r["order_no"]: r for r in requests}
+    assert by_no[paid[0]]["reason"] == "缺货"
+    assert by_no[paid[0]]["note"] == "仓库断货，无法按时发货"
+    assert by_no[paid[1]]["reason"] == "价格设置错误"
+    assert by_no[paid[1]]["note"] == "价格设置错误，已与买家沟通"
+    assert all(r["accepted"] for r in requests)
+    status_now = {o["order_no"]: o["status"] for o in portal.orders(account="demo_seller")}
+    assert status_now[paid[0]] == "取消审核中" and status_now[unpaid] == "已取消"
+
+    # The saved session is private to its owner.
+    session_file = workspace.root / "state" / "sessions" / "main.json"
+    assert stat.S_IMODE(session_file.stat().st_mode) == 0o600
+
+    # Running the same job again submits nothing new and reports the earlier outcomes.
+    workspace.dhbot("run", str(job), check_code=0)
+    assert len(portal.cancel_requests()) == 3
+    again = {o["order_no"]: o for o in workspace.last_report()["orders"]}
+    assert again[paid[0]]["outcome"] == "submitted"
+    assert again[paid[0]]["previous_run"] == report["run_id"]
+    assert again[unpaid]["outcome"] == "cancelled"
+
+
+def test_second_run_reuses_the_saved_session(workspace: Workspace) -> None:
+    portal = workspace.portal
+    first, second = by_status(portal, "已发货", 2)
+    workspace.dhbot("run", str(workspace.write_job([{"order_no": first}])), check_code=0)
+    logins = portal.stats()["logins"].get("demo_seller", 0)
+    assert logins == 1
+    proc = workspace.dhbot("run", str(workspace.write_job([{"order_no": second}], "b.yaml")),
+                           check_code=0)
+    assert portal.stats()["logins"].get("demo_seller", 0) == 1, proc.stderr
+    assert "reusing the saved session" in proc.stderr
+
+
+def test_bad_job_exits_2_before_any_browser(workspace: Workspace) -> None:
+    job = workspace.root / "bad.yaml"
+    job.write_text('orders:\n  - order_no: "1455953156"\n    reason: nonsense\n',
+                   encoding="utf-8")
+    proc = workspace.dhbot("run", str(job), check_code=2)
+    assert "bad.yaml:3" in proc.stderr and "unknown reason 'nonsense'" in proc.stderr
+    assert workspace.portal.stats()["requests"] == 0
+    assert not (workspace.root / "state" / "ledger.sqlite").exists()
+
+
+def test_missing_password_is_explained(workspace: Workspace) -> None:
+    job = workspace.write_job([{"order_no": "1455953156"}])
+    env = {k: v for k, v in workspace.env.items() if k != "DHBOT_PASSWORD_MAIN"}
+    workspace.env = env
+    proc = workspace.dhbot("run", str(job), check_code=2)
+    assert "DHBOT_PASSWORD_MAIN is not set" in proc.stderr
+    assert workspace.portal.stats()["requests"] == 0
