@@ -161,11 +161,24 @@ class RetryConfig(_Frozen):
     jitter: float = Field(0.5, ge=0, le=1)
 
 
+def cron_trigger(expression: str) -> Any:
+    """An APScheduler trigger for a crontab expression (5 fields, or 6 with seconds first)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = expression.split()
+    if len(fields) == 6:
+        second, minute, hour, day, month, dow = fields
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                           day_of_week=dow)
+    return CronTrigger.from_crontab(expression)
+
+
 class ScheduleConfig(_Frozen):
     """One entry of `dhbot schedule`: run an inbox of job files, or sync, on a cron."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    cron: str = Field(description="five-field crontab expression, e.g. */15 * * * *")
+    cron: str = Field(description="crontab expression, e.g. */15 * * * *; six fields = "
+                                  "seconds first")
     inbox: Path | None = None
     sync: bool = False
     account: str | None = None
@@ -173,10 +186,8 @@ class ScheduleConfig(_Frozen):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
-            CronTrigger.from_crontab(value)
+            cron_trigger(value)
         except ValueError as exc:
             raise ValueError(f"not a crontab expression ({exc})") from exc
         return value
