@@ -16,7 +16,7 @@ from rich.table import Table
 from bot import __version__
 from bot.config import LoadedSettings, describe, load_settings
 from bot.errors import BotError, ConfigError, JobError, UsageError
-from bot.job import Job, load_job
+from bot.job import Job, load_csv_job, load_job, single_order_job
 from bot.ledger import Ledger
 from bot.log import setup_logging
 from flows.profile import Profile, ProfileError, load_profile
@@ -65,8 +65,13 @@ def cli() -> None:
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
-@click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @config_options
+@click.option("--orders", "orders_csv", type=click.Path(dir_okay=False, path_type=Path),
+              help="Orders from a CSV file (columns order_no, reason, note; UTF-8, BOM or not).")
+@click.option("--order", "one_order", help="Cancel this one order number.")
+@click.option("--reason", help="Reason code for --order (e.g. out_of_stock).")
+@click.option("--note", default="", help="详细说明 text for --order.")
 @click.option("--account", help="Account name from the configuration (overrides the job's).")
 @click.option("--report", "report_copy", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write report.json to this path.")
@@ -76,10 +81,13 @@ def cli() -> None:
 @click.option("--pages", type=int, help="Tabs in parallel for the account.")
 @click.option("--base-url", help="Portal base URL (overrides the configuration).")
 @click.option("--allow-large", is_flag=True, help="Allow more orders than max_orders_per_run.")
-def run(job_file: Path, config_file: Path | None, verbose: bool, account: str | None,
+@click.option("-y", "--yes", is_flag=True,
+              help="Do not ask for confirmation against a real portal (for scheduled runs).")
+def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_csv: Path | None,
+        one_order: str | None, reason: str | None, note: str, account: str | None,
         report_copy: Path | None, dry_run: bool, headed: bool, pages: int | None,
-        base_url: str | None, allow_large: bool) -> None:
-    """Cancel every order listed in JOB_FILE."""
+        base_url: str | None, allow_large: bool, yes: bool) -> None:
+    """Cancel every order listed in JOB_FILE (YAML), --orders FILE.csv, or --order NO."""
     from bot.execute import execute_job
     from bot.report import print_summary
 
@@ -87,17 +95,40 @@ def run(job_file: Path, config_file: Path | None, verbose: bool, account: str | 
                                   "portal.base_url": base_url}
     if headed:
         cli_values["browser.headless"] = False
+    sources = [s for s in (job_file, orders_csv, one_order) if s]
+    if len(sources) != 1:
+        raise JobError("give exactly one of: a job file, --orders FILE.csv, or --order NUMBER")
     loaded, profile = _load(config_file, cli_values, verbose)
-    job = load_job(job_file, profile)
+    if job_file is not None:
+        job = load_job(job_file, profile)
+    elif orders_csv is not None:
+        job = load_csv_job(orders_csv, profile)
+    else:
+        if not reason:
+            raise JobError("--order needs --reason (one of: " + ", ".join(profile.reasons) + ")")
+        job = single_order_job(str(one_order), reason, note, profile)
     acc = loaded.settings.portal.account(account or job.account)
     _preflight(loaded, job, acc.name, allow_large)
     console = _console()
+    _confirm(loaded, job, acc.name, dry_run, yes, console)
     report, path = execute_job(loaded, job, acc, profile, console=console, dry_run=dry_run,
                                report_copy=report_copy)
     print_summary(report, console, path)
     if report.stopped and report.exit_code == 3:
         console.print(f"Login needs a person. Run: dhbot login --account {acc.name} --headed")
     sys.exit(report.exit_code)
+
+
+def _confirm(loaded: LoadedSettings, job: Job, account: str, dry_run: bool, yes: bool,
+             console: Console) -> None:
+    """Against a real (non-loopback) portal, an interactive operator confirms first."""
+    portal = loaded.settings.portal
+    if yes or dry_run or portal.is_loopback or not sys.stdin.isatty():
+        return
+    console.print(f"About to cancel {len(job.orders)} order(s) as account {account!r} on "
+                  f"{portal.base_url}. Each cancellation may cost the seller a fine.")
+    if not click.confirm("Go ahead?", default=False):
+        raise UsageError("not confirmed; nothing was done")
 
 
 def _preflight(loaded: LoadedSettings, job: Job, account: str, allow_large: bool) -> None:
@@ -124,6 +155,35 @@ def login(config_file: Path | None, verbose: bool, account: str | None, headed: 
     loaded, profile = _load(config_file, {}, verbose)
     acc = loaded.settings.portal.account(account)
     interactive_login(loaded, profile, acc, headed=headed, console=_console())
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@config_options
+@click.option("--account", help="Only this account (default: every configured account).")
+@click.option("--headed", is_flag=True, help="Show the browser window.")
+def sync(config_file: Path | None, verbose: bool, account: str | None, headed: bool) -> None:
+    """Re-read orders waiting for review and record the platform's decision.
+
+    Approved requests become `cancelled` (with the cancel date); rejected ones become
+    `rejected` with the platform's comment and are never resubmitted automatically.
+    """
+    from bot.execute import sync_accounts
+    from bot.report import print_summary
+
+    cli_values: dict[str, Any] = {"browser.headless": False} if headed else {}
+    loaded, profile = _load(config_file, cli_values, verbose)
+    accounts = ([loaded.settings.portal.account(account)] if account
+                else list(loaded.settings.portal.accounts))
+    console = _console()
+    worst = 0
+    for acc in accounts:
+        report, path = sync_accounts(loaded, acc, profile, console=console)
+        if report is None or path is None:
+            console.print(f"account {acc.name}: nothing is waiting for review")
+            continue
+        print_summary(report, console, path)
+        worst = max(worst, report.exit_code)
+    sys.exit(worst)
 
 
 @cli.command()
@@ -192,6 +252,19 @@ def runs(config_file: Path | None, verbose: bool, limit: int) -> None:
                           " ".join(f"{k}={v}" for k, v in summary.items()))
         ledger.close()
     _console().print(table)
+
+
+@cli.command()
+@click.argument("run", metavar="RUN_ID_OR_DIR")
+@config_options
+def report(run: str, config_file: Path | None, verbose: bool) -> None:
+    """Re-render report.html, report.csv and junit.xml of a run from its report.json."""
+    from bot.render import render_run, resolve_run
+
+    loaded, _ = _load(config_file, {}, verbose)
+    run_dir = resolve_run(loaded.settings.paths.runs_dir, run)
+    for path in render_run(run_dir):
+        click.echo(str(path))
 
 
 @cli.group(name="config")

@@ -1,7 +1,6 @@
-"""Running a whole job: lock the account, open the browser, drive the runner, report.
-
-Used by `dhbot run` and by the scheduler; signals stop it cleanly.
-"""
+"""Running a whole job (or a sync) for one account: lock the account, open the browser,
+drive the runner, write the report. Used by `dhbot run`, `dhbot sync` and the scheduler;
+SIGINT/SIGTERM stop it cleanly."""
 
 from __future__ import annotations
 
@@ -9,16 +8,18 @@ import asyncio
 import contextlib
 import secrets
 import signal
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 from rich.console import Console
 
 from bot.config import AccountConfig, LoadedSettings
 from bot.errors import BotError, Interrupted
-from bot.job import Job
-from bot.ledger import Ledger, now_iso
+from bot.job import Job, JobOrder
+from bot.ledger import PENDING_OUTCOMES, Ledger, now_iso
 from bot.lock import AccountLock
 from bot.log import add_run_log
 from bot.progress import RunProgress
@@ -29,6 +30,8 @@ from flows.profile import Profile
 
 # Seconds the orders in flight get to finish after SIGINT/SIGTERM before they are abandoned.
 GRACE_S = 15.0
+
+Work = Callable[[AccountRunner, BrowserHost], Coroutine[Any, Any, list[OrderResult]]]
 
 
 def new_run_id() -> str:
@@ -44,7 +47,38 @@ def ledger_for(loaded: LoadedSettings) -> Ledger:
 def execute_job(loaded: LoadedSettings, job: Job, account: AccountConfig, profile: Profile,
                 *, console: Console, dry_run: bool = False, headless: bool | None = None,
                 report_copy: Path | None = None) -> tuple[RunReport, Path]:
-    """Run a validated job for one account; returns the report and its folder."""
+    """Run a validated job for one account; returns the report and its path."""
+
+    async def work(runner: AccountRunner, host: BrowserHost) -> list[OrderResult]:
+        return await runner.run(host, job.orders)
+
+    return _execute(loaded, account, profile, job.source, job.orders, work, console=console,
+                    dry_run=dry_run, headless=headless, report_copy=report_copy)
+
+
+def sync_accounts(loaded: LoadedSettings, account: AccountConfig, profile: Profile, *,
+                  console: Console) -> tuple[RunReport | None, Path | None]:
+    """Re-read every order of the account waiting for review; None when there is none."""
+    ledger = ledger_for(loaded)
+    try:
+        rows = ledger.rows(account=account.name, outcomes=PENDING_OUTCOMES)
+    finally:
+        ledger.close()
+    if not rows:
+        return None, None
+    orders = [JobOrder(order_no=r.order_no, reason=r.reason or "", note=r.note or "")
+              for r in rows]
+
+    async def work(runner: AccountRunner, host: BrowserHost) -> list[OrderResult]:
+        return await runner.sync(host, rows)
+
+    return _execute(loaded, account, profile, "sync", orders, work, console=console)
+
+
+def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, source: str,
+             orders: list[JobOrder], work: Work, *, console: Console, dry_run: bool = False,
+             headless: bool | None = None,
+             report_copy: Path | None = None) -> tuple[RunReport, Path]:
     settings = loaded.settings
     run_id = new_run_id()
     run_dir = settings.paths.runs_dir / run_id
@@ -53,60 +87,72 @@ def execute_job(loaded: LoadedSettings, job: Job, account: AccountConfig, profil
     conc = settings.concurrency
     lock = AccountLock(settings.paths.state_dir, account.name,
                        wait_s=conc.busy_wait_s if conc.on_busy_account == "wait" else 0.0)
-    ledger = ledger_for(loaded)
-    report = RunReport(run_id=run_id, job=job.source, account=account.name,
+    report = RunReport(run_id=run_id, job=source, account=account.name,
                        started_at=now_iso(), dry_run=dry_run)
+    ledger: Ledger | None = None
     try:
         lock.acquire()
         try:
-            logger.info("run {}: {} orders for account {} on {}{}", run_id, len(job.orders),
+            ledger = ledger_for(loaded)
+            logger.info("run {}: {} orders for account {} on {}{}", run_id, len(orders),
                         account.name, settings.portal.base_url, " (dry run)" if dry_run else "")
-            ledger.start_run(run_id, job.source, run_dir)
-            with RunProgress(console, len(job.orders), f"{account.name}") as progress:
-                results, stopped = asyncio.run(_drive(
-                    loaded, job, account, profile, ledger, run_id, run_dir, dry_run,
-                    headless, progress))
-            report.orders = results
+            ledger.start_run(run_id, source, run_dir)
+            runner = AccountRunner(settings=settings, account=account, profile=profile,
+                                   ledger=ledger, run_id=run_id, run_dir=run_dir,
+                                   dry_run=dry_run)
+            with RunProgress(console, len(orders), account.name) as progress:
+                runner.on_result = progress.update
+                stopped = asyncio.run(_drive(loaded, runner, work, headless))
+            report.orders = runner.collect(orders)
             report.finished_at = now_iso()
             if stopped is not None:
                 report.stopped = str(stopped)
                 report.exit_code = stopped.exit_code
-            elif any(r.outcome in BAD_OUTCOMES for r in results):
+            elif any(r.outcome in BAD_OUTCOMES for r in report.orders):
                 report.exit_code = 1
             ledger.finish_run(run_id, report.summary)
         finally:
             lock.release()
         path = report.write(run_dir, report_copy)
+        _render(run_dir)
         return report, path
     finally:
-        ledger.close()
+        if ledger is not None:
+            ledger.close()
         logger.remove(sink)
 
 
-async def _drive(loaded: LoadedSettings, job: Job, account: AccountConfig, profile: Profile,
-                 ledger: Ledger, run_id: str, run_dir: Path, dry_run: bool,
-                 headless: bool | None, progress: RunProgress,
-                 ) -> tuple[list[OrderResult], BotError | None]:
-    stop = asyncio.Event()
+def _render(run_dir: Path) -> None:
+    """report.html, report.csv and junit.xml beside report.json."""
+    from bot.render import render_run
+
+    try:
+        render_run(run_dir)
+    except Exception as exc:  # report.json is written; the readable copies are a convenience
+        logger.warning("could not render the readable reports in {}: {}", run_dir, exc)
+
+
+async def _drive(loaded: LoadedSettings, runner: AccountRunner, work: Work,
+                 headless: bool | None) -> BotError | None:
     loop = asyncio.get_running_loop()
     signalled: list[int] = []
 
     def on_signal(signum: int) -> None:
+        if signalled:
+            return
         signalled.append(signum)
         logger.warning("{} received: finishing the orders in flight, then stopping",
                        signal.Signals(signum).name)
-        stop.set()
+        runner.stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    runner = AccountRunner(settings=loaded.settings, account=account, profile=profile,
-                           ledger=ledger, run_id=run_id, run_dir=run_dir, dry_run=dry_run,
-                           on_result=progress.update, stop=stop)
     try:
         async with BrowserHost(loaded.settings, headless=headless) as host:
-            task = asyncio.create_task(runner.run(host, job.orders))
-            await asyncio.wait({task, asyncio.create_task(stop.wait())},
-                               return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(work(runner, host))
+            stop_wait = asyncio.create_task(runner.stop.wait())
+            await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
             if not task.done():
                 done, _ = await asyncio.wait({task}, timeout=GRACE_S)
                 if not done:
@@ -117,9 +163,8 @@ async def _drive(loaded: LoadedSettings, job: Job, account: AccountConfig, profi
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    results = runner.collect(job.orders)
     stopped: BotError | None = runner.stopped_by
     if stopped is None and signalled:
         stopped = Interrupted(f"stopped by {signal.Signals(signalled[0]).name}; "
                               "run the same job again to finish it")
-    return results, stopped
+    return stopped

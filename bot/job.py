@@ -6,6 +6,8 @@ Errors name the file and the line. Order numbers are kept exactly as written: an
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,9 +190,7 @@ def parse_job(text: str, profile: Profile, source: str = "<job>") -> Job:
         errors.raise_if_any()
     assert isinstance(orders_node, yaml.SequenceNode)
 
-    pattern = re.compile(profile.order_no_pattern)
-    seen: dict[str, int] = {}
-    orders: list[JobOrder] = []
+    checker = _OrderChecker(profile, defaults, errors)
     for item in orders_node.value:
         line = _line(item)
         omap = _mapping(item, f"order at line {line}", errors)
@@ -208,46 +208,64 @@ def parse_job(text: str, profile: Profile, source: str = "<job>") -> Job:
             errors.add(_line(no_node), "order_no must be a number written as text, "
                        'e.g. "1455953150"')
             continue
-        # The raw text as written: unquoted numbers keep every digit and leading zero.
-        order_no = no_node.value.strip()
-        if not pattern.match(order_no):
-            errors.add(_line(no_node), f"order_no {order_no!r} is not an order number "
-                       f"(expected {profile.order_no_pattern})")
-            continue
-        if order_no in seen:
-            errors.add(_line(no_node), f"order_no {order_no} is listed twice (first at line "
-                       f"{seen[order_no]})")
-            continue
-        seen[order_no] = _line(no_node)
-
-        values: dict[str, str | None] = {}
+        given: dict[str, tuple[str, int]] = {}
         for key in ("reason", "note", "message"):
             if key in omap:
                 limit = profile.note_max_length if key == "note" else 2000
-                values[key] = _text(omap[key][1], loader, key, errors, limit)
-                if values[key] is None:
-                    continue
-            else:
-                values[key] = defaults.get(key)
+                value = _text(omap[key][1], loader, key, errors, limit)
+                if value is None:
+                    given = {}
+                    break
+                given[key] = (value, _line(omap[key][1]))
+        else:
+            # The raw text as written: unquoted numbers keep every digit and leading zero.
+            checker.add(no_node.value.strip(), _line(no_node), line, given)
+    errors.raise_if_any()
+    return Job(source=source, orders=checker.orders, account=account, name=name)
+
+
+class _OrderChecker:
+    """The checks every order gets, whichever file format it came from."""
+
+    def __init__(self, profile: Profile, defaults: dict[str, str], errors: _Errors) -> None:
+        self.profile = profile
+        self.defaults = defaults
+        self.errors = errors
+        self.pattern = re.compile(profile.order_no_pattern)
+        self.seen: dict[str, int] = {}
+        self.orders: list[JobOrder] = []
+
+    def add(self, order_no: str, no_line: int, line: int,
+            given: dict[str, tuple[str, int]]) -> None:
+        """Check one order (values already checked as text) and keep it when it is fine."""
+        profile, errors = self.profile, self.errors
+        if not self.pattern.match(order_no):
+            errors.add(no_line, f"order_no {order_no!r} is not an order number "
+                       f"(expected {profile.order_no_pattern})")
+            return
+        if order_no in self.seen:
+            errors.add(no_line, f"order_no {order_no} is listed twice (first at line "
+                       f"{self.seen[order_no]})")
+            return
+        self.seen[order_no] = no_line
+        values = {k: given[k][0] if k in given else self.defaults.get(k)
+                  for k in ("reason", "note", "message")}
         reason = values["reason"]
-        reason_line = _line(omap["reason"][1]) if "reason" in omap else line
-        if reason is None:
-            if "reason" not in omap and "reason" not in defaults:
-                errors.add(line, f"order {order_no} has no reason and defaults give none")
-            continue
-        if "reason" in omap and reason not in profile.reasons:
-            errors.add(reason_line, _unknown_reason(reason, profile))
-            continue
+        if not reason:
+            errors.add(line, f"order {order_no} has no reason and defaults give none")
+            return
+        if "reason" in given and reason not in profile.reasons:
+            errors.add(given["reason"][1], _unknown_reason(reason, profile))
+            return
         note = values["note"] or ""
         if reason in profile.note_required_for and not note.strip():
             errors.add(line, f"order {order_no}: reason {reason!r} needs a note")
+            return
         message = values["message"]
-        if message is not None and "message" in omap:
-            _check_message(message, _line(omap["message"][1]), "message", errors)
-        orders.append(JobOrder(order_no=order_no, reason=reason, note=note, message=message,
-                               line=line))
-    errors.raise_if_any()
-    return Job(source=source, orders=orders, account=account, name=name)
+        if message is not None and "message" in given:
+            _check_message(message, given["message"][1], "message", errors)
+        self.orders.append(JobOrder(order_no=order_no, reason=reason, note=note,
+                                    message=message, line=line))
 
 
 def _unknown_reason(value: str, profile: Profile) -> str:
@@ -256,7 +274,10 @@ def _unknown_reason(value: str, profile: Profile) -> str:
 
 
 def load_job(path: Path, profile: Profile) -> Job:
-    """Read and validate a job file."""
+    """Read and validate a YAML job file."""
+    return parse_job(_decode(path), profile, source=str(path))
+
+def _decode(path: Path) -> str:
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -266,9 +287,70 @@ def load_job(path: Path, profile: Profile) -> Job:
                        f"(at most {MAX_JOB_BYTES // (1024 * 1024)} MB); split the job")
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise JobError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as "
                        "UTF-8") from exc
-    return parse_job(text, profile, source=str(path))
+
+
+CSV_COLUMNS = ("order_no", "reason", "note")
+
+
+def load_csv_job(path: Path, profile: Profile, defaults: dict[str, str] | None = None) -> Job:
+    """Read orders from a CSV with columns order_no, reason, note (UTF-8, BOM or not)."""
+    text = _decode(path)
+    errors = _Errors(str(path))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if "order_no" not in header:
+        errors.add(1, "the first line must name the columns order_no, reason, note")
+        errors.raise_if_any()
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        errors.add(1, f"unknown columns {unknown}; expected order_no, reason, note")
+    reader.fieldnames = header
+    checker = _OrderChecker(profile, dict(defaults or {}), errors)
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            errors.add(line, "more cells than columns; put notes with commas in quotes")
+            continue
+        order_no = (row.get("order_no") or "").strip()
+        if not order_no and not any((v or "").strip() for v in row.values()):
+            continue  # blank line, as spreadsheets leave them
+        given: dict[str, tuple[str, int]] = {}
+        ok = True
+        for key in ("reason", "note"):
+            value = (row.get(key) or "").strip()
+            if not value:
+                continue
+            limit = profile.note_max_length if key == "note" else 2000
+            problem = check_text(value, key, limit)
+            if problem:
+                errors.add(line, problem)
+                ok = False
+            given[key] = (value, line)
+        if ok:
+            checker.add(order_no, line, line, given)
+    if not checker.orders and not errors.items:
+        errors.add(1, "no orders in the file")
+    errors.raise_if_any()
+    return Job(source=str(path), orders=checker.orders)
+
+
+def single_order_job(order_no: str, reason: str, note: str, profile: Profile) -> Job:
+    """A job of one order given on the command line."""
+    errors = _Errors("--order")
+    given: dict[str, tuple[str, int]] = {"reason": (reason, 0)}
+    for key, value in (("reason", reason), ("note", note)):
+        problem = check_text(value, key, profile.note_max_length if key == "note" else 2000)
+        if problem:
+            errors.add(0, problem)
+    if note:
+        given["note"] = (note, 0)
+    checker = _OrderChecker(profile, {}, errors)
+    if not errors.items:
+        checker.add(order_no.strip(), 0, 0, given)
+    errors.raise_if_any()
+    return Job(source=f"--order {order_no}", orders=checker.orders)

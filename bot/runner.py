@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from loguru import logger
 from playwright.async_api import Error as PlaywrightError
@@ -30,14 +31,18 @@ from bot.errors import (
     TransientError,
 )
 from bot.job import JobOrder
-from bot.ledger import Ledger, Outcome
+from bot.ledger import PENDING_OUTCOMES, Ledger, LedgerRow, Outcome
 from bot.log import redactor
 from bot.session import AccountSession, BrowserHost, write_private
+from flows.message_page import MessageResult
 from flows.order_detail_page import OrderDetailPage, OrderFacts
 from flows.order_list_page import OrderListPage
 from flows.profile import Profile
 
 MAX_RELOGINS_PER_ORDER = 3
+# Waiting out the portal's buyer-message rate limit: first pause, and the most in total.
+MESSAGE_WAIT_FIRST_S = 5.0
+MESSAGE_WAIT_MAX_S = 180.0
 
 
 @dataclass
@@ -57,6 +62,8 @@ class OrderResult:
     artifacts: list[str] = field(default_factory=list)
     previous_run: str | None = None
     duration_s: float = 0.0
+    synced: bool = False
+    message_sent: bool = False
 
 
 class Pacer:
@@ -135,30 +142,55 @@ class AccountRunner:
 
     async def run(self, host: BrowserHost, orders: list[JobOrder]) -> list[OrderResult]:
         """Work through `orders`; returns one result per order, in job order."""
-        todo: list[JobOrder] = []
+        todo: list[_Work] = []
         for order in orders:
             prior = self.ledger.get(self.account.name, order.order_no)
-            if prior is not None and prior.is_final and prior.outcome is not None:
-                # Finished earlier: report it, never touch the portal for it again.
-                self._finish(OrderResult(
-                    order_no=order.order_no, account=self.account.name, outcome=prior.outcome,
-                    reason=prior.reason or order.reason, note=prior.note or order.note,
-                    status_before=prior.status_before, status_after=prior.status_after,
-                    previous_run=prior.run_id,
-                ), record=False)
+            if prior is None or not prior.is_final or prior.outcome is None:
+                todo.append(_Work(order, "cancel"))
+            elif prior.outcome in PENDING_OUTCOMES and not self.dry_run:
+                # Asked for earlier: read the platform's answer before reporting it.
+                todo.append(_Work(order, "sync", prior))
+            elif self._message_due(order, prior.outcome, prior.message_sent_at) \
+                    and not self.dry_run:
+                todo.append(_Work(order, "message", prior))
             else:
-                todo.append(order)
-        if not self.dry_run and todo:
+                # Finished earlier: report it, never touch the portal for it again.
+                self._finish(self._from_ledger(order, prior), record=False)
+        planned = [w.order for w in todo if w.kind == "cancel"]
+        if not self.dry_run and planned:
             self.ledger.plan(self.run_id, self.account.name,
-                             [(o.order_no, o.reason, o.note) for o in todo])
+                             [(o.order_no, o.reason, o.note) for o in planned])
         if todo:
             await self._drive(host, todo)
         return self.collect(orders)
 
-    async def _drive(self, host: BrowserHost, todo: list[JobOrder]) -> None:
+    async def sync(self, host: BrowserHost, rows: list[LedgerRow]) -> list[OrderResult]:
+        """Re-read orders waiting for the platform's review and record its answer."""
+        orders = [JobOrder(order_no=r.order_no, reason=r.reason or "", note=r.note or "")
+                  for r in rows]
+        if rows:
+            await self._drive(host, [_Work(o, "sync", r) for o, r in zip(orders, rows,
+                                                                           strict=True)])
+        return self.collect(orders)
+
+    def _from_ledger(self, order: JobOrder, prior: LedgerRow) -> OrderResult:
+        assert prior.outcome is not None
+        return OrderResult(
+            order_no=order.order_no, account=self.account.name, outcome=prior.outcome,
+            reason=prior.reason or order.reason, note=prior.note or order.note,
+            status_before=prior.status_before, status_after=prior.status_after,
+            previous_run=prior.run_id, error=prior.review_comment,
+        )
+
+    @staticmethod
+    def _message_due(order: JobOrder, outcome: Outcome | None, sent_at: str | None) -> bool:
+        return bool(order.message) and sent_at is None and outcome in (Outcome.SUBMITTED,
+                                                                       Outcome.CANCELLED)
+
+    async def _drive(self, host: BrowserHost, todo: list[_Work]) -> None:
         conc = self.settings.concurrency
         tabs = max(1, min(conc.pages_per_account, conc.total_pages, len(todo)))
-        queue: asyncio.Queue[JobOrder] = asyncio.Queue()
+        queue: asyncio.Queue[_Work] = asyncio.Queue()
         for order in todo:
             queue.put_nowait(order)
         session = AccountSession(host, self.settings, self.account, self.profile, self.pacer)
@@ -178,20 +210,19 @@ class AccountRunner:
                 self._finish(self._result(order, Outcome.SKIPPED, error=why), record=False)
         return [self.results[o.order_no] for o in orders]
 
-    async def _worker(self, session: AccountSession, queue: asyncio.Queue[JobOrder],
+    async def _worker(self, session: AccountSession, queue: asyncio.Queue[_Work],
                       index: int) -> None:
         tab = _Tab(await session.new_page())
         while not self.stop.is_set() and self.stopped_by is None:
             try:
-                order = queue.get_nowait()
+                work = queue.get_nowait()
             except asyncio.QueueEmpty:
                 break
             try:
-                result = await self._process(session, tab, order)
+                result = await self._process(session, tab, work)
             except AccountStopped as exc:
                 self.stopped_by = exc.cause
                 self.stop.set()
-                queue.put_nowait(order)
                 break
             self._finish(result)
 
@@ -226,8 +257,9 @@ class AccountRunner:
             tab.list_page = await session.open_order_list(tab.page)
         return tab.list_page
 
-    async def _process(self, session: AccountSession, tab: _Tab, order: JobOrder) -> OrderResult:
+    async def _process(self, session: AccountSession, tab: _Tab, work: _Work) -> OrderResult:
         started = time.monotonic()
+        order = work.order
         prior = self.ledger.get(self.account.name, order.order_no)
         state = _OrderState(intent_unknown=bool(prior and prior.intent_unknown))
         if state.intent_unknown:
@@ -238,7 +270,17 @@ class AccountRunner:
             state.attempts += 1
             try:
                 list_page = await self._ensure_tab(session, tab)
-                result = await self._attempt(list_page, order, state)
+                if work.kind == "cancel":
+                    result = await self._attempt(list_page, order, state)
+                elif work.kind == "sync":
+                    assert work.prior is not None
+                    result = await self._sync_one(list_page, order, state, work.prior)
+                else:
+                    assert work.prior is not None
+                    result = self._from_ledger(order, work.prior)
+                if self._message_due(order, result.outcome,
+                                     prior.message_sent_at if prior else None):
+                    await self._send_message(tab, list_page, order, result)
                 self.pacer.ease()
                 result.duration_s = time.monotonic() - started
                 self._mismatch_streak.clear()
@@ -281,6 +323,77 @@ class AccountRunner:
             except Exception as exc:  # a bug or an unforeseen page: keep evidence, go on
                 logger.exception("order {}: unexpected error", order.order_no)
                 return await self._fail(tab, order, state, exc)
+
+    async def _sync_one(self, list_page: OrderListPage, order: JobOrder, state: _OrderState,
+                        prior: LedgerRow) -> OrderResult:
+        """Read back an order waiting for review and record the platform's decision."""
+        assert prior.outcome is not None
+        if not await list_page.find(order.order_no):
+            return self._result(order, Outcome.NEEDS_REVIEW, attempts=state.attempts,
+                                status_before=prior.status_after, previous_run=prior.run_id,
+                                error="the order waiting for review is no longer found")
+        detail = await list_page.open_order(order.order_no)
+        facts = await detail.read()
+        meaning = self.profile.status_meaning(facts.status)
+        outcome = prior.outcome
+        error = None
+        if meaning == "cancelled":
+            outcome = Outcome.CANCELLED
+        elif meaning == "cancellable":
+            outcome = Outcome.REJECTED
+            error = (f"the platform rejected the cancellation: {facts.review_comment or '-'}; "
+                     "not resubmitted, a person must decide")
+        elif meaning != "pending_review":
+            outcome = Outcome.NEEDS_REVIEW
+            error = f"the order waiting for review now shows {facts.status}"
+        result = self._result(order, outcome, attempts=state.attempts, retries=state.retries,
+                              status_before=prior.status_after, status_after=facts.status,
+                              previous_run=prior.run_id, error=error)
+        result.reason, result.note = prior.reason or order.reason, prior.note or order.note
+        if outcome != prior.outcome or facts.status != prior.status_after:
+            self.ledger.record_review(
+                self.run_id, self.account.name, order.order_no, outcome,
+                status_after=facts.status, review_result=facts.review_result,
+                review_comment=facts.review_comment, cancel_date=facts.cancel_date)
+        result.synced = True
+        return result
+
+    async def _send_message(self, tab: _Tab, list_page: OrderListPage, order: JobOrder,
+                            result: OrderResult) -> None:
+        """Tell the buyer, once; wait out the portal's message rate limit."""
+        assert order.message is not None
+        text = order.message.format(order_no=order.order_no, reason=order.reason,
+                                    reason_label=self.profile.reasons.get(order.reason, ""),
+                                    note=order.note)
+        if self.dry_run:
+            return
+        try:
+            if not await list_page.find(order.order_no):
+                raise FlowError("order not found for the buyer message", step="message")
+            detail = await list_page.open_order(order.order_no)
+            form = await detail.open_contact()
+            waited = 0.0
+            delay = MESSAGE_WAIT_FIRST_S
+            while True:
+                answer = await form.send(text)
+                if answer == MessageResult.SENT:
+                    self.ledger.record_message(self.run_id, self.account.name, order.order_no)
+                    result.message_sent = True
+                    logger.info("order {}: message sent to the buyer", order.order_no)
+                    return
+                if answer != MessageResult.RATE_LIMITED or waited >= MESSAGE_WAIT_MAX_S:
+                    raise FlowError(f"the portal did not confirm the message ({answer})",
+                                    step="message", page=form.page_name)
+                logger.info("order {}: portal limits buyer messages; waiting {:.0f}s",
+                            order.order_no, delay)
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 30.0)
+        except (FlowError, PlaywrightError) as exc:
+            tab.list_page = None
+            note = f"buyer message not sent ({_short(exc)}); the next run tries again"
+            result.error = f"{result.error}; {note}" if result.error else note
+            logger.warning("order {}: {}", order.order_no, note)
 
     def _backoff(self, attempt: int) -> float:
         retry = self.settings.retry
@@ -399,6 +512,13 @@ class AccountRunner:
         except Exception as exc:  # evidence is best effort; the failure itself is recorded
             logger.debug("could not keep evidence for {}: {}", order.order_no, exc)
         return out
+
+
+@dataclass
+class _Work:
+    order: JobOrder
+    kind: Literal["cancel", "sync", "message"]
+    prior: LedgerRow | None = None
 
 
 @dataclass

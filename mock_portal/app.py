@@ -65,13 +65,22 @@ Handler = Callable[[Request, Session | None], Awaitable[Response]]
 
 
 class DroppedResponse(Response):
-    """Promises a body, sends part of it and hangs up: the client sees a network error."""
+    """Hangs up mid-answer: both browsers and HTTP clients see a network error, not a page."""
 
     def __init__(self) -> None:
         super().__init__(status_code=200)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the head with a Content-Length the body never reaches, then return."""
+        """Send a head no browser accepts, promise a body, and return without it.
+
+        ASGI has no "abort" message, so the failure is built from two halves:
+        - Two different Content-Disposition headers make Chromium fail the request with
+          ERR_RESPONSE_HEADERS_MULTIPLE_CONTENT_DISPOSITION before it commits a page.
+          (A plain truncated body would not do: Chromium commits a blank page; and closing
+          without any byte makes it silently resend the POST on a fresh connection.)
+        - A Content-Length the body never reaches: uvicorn closes the connection when the app
+          returns, so httpx and friends raise RemoteProtocolError.
+        """
         await send(
             {
                 "type": "http.response.start",
@@ -79,11 +88,12 @@ class DroppedResponse(Response):
                 "headers": [
                     (b"content-type", b"text/html; charset=utf-8"),
                     (b"content-length", b"4096"),
+                    (b"content-disposition", b'inline; filename="a.html"'),
+                    (b"content-disposition", b'inline; filename="b.html"'),
                 ],
             }
         )
-        # Returning without finishing the body makes uvicorn close the connection.
-        await send({"type": "http.response.body", "body": b"<!doctype html>", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
 
 
 def safe_next(target: str | None) -> str | None:

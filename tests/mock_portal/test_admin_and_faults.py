@@ -201,12 +201,12 @@ def test_stats_count_requests_logins_and_codes(portal: PortalServer, seller: Sel
 
 
 def test_max_concurrent_sessions(portal: PortalServer) -> None:
-    portal.set_faults(latency_ms=400)
     clients = [SellerClient(portal.url) for _ in range(3)]
     try:
         for c in clients[:2]:
             c.login("demo_seller", "demo-pass")
         clients[2].login(*OTHER_ACCOUNT)
+        portal.set_faults(latency_ms=400)
         # two sessions of demo_seller in flight at once, one of them twice
         jobs = [clients[0], clients[0], clients[1], clients[2]]
         threads = [threading.Thread(target=c.get, args=("/mydh",)) for c in jobs]

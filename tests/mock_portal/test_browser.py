@@ -91,3 +91,27 @@ def test_slider_released_halfway_does_not_log_in(portal: PortalServer, page: Pag
     page.mouse.up()
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("alert")).to_have_text("请完成滑块验证")
+
+
+def test_dropped_cancel_answer_is_a_network_error_in_the_browser(
+    portal: PortalServer, page: Page
+) -> None:
+    order = portal.orders(account="demo_seller", status="待发货")[0]
+    page.goto(portal.url + "login")
+    page.get_by_label("用户名").fill("demo_seller")
+    page.get_by_label("密码").fill("demo-pass")
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("link", name="退出")).to_be_visible()
+    portal.set_faults(commit_then_fail=1.0, commit_then_fail_mode="drop")
+    page.goto(portal.url + f"orders/detail/{order['internal_id']}")
+    page.get_by_role("button", name="取消订单").click()
+    page.get_by_label("取消原因").select_option(label="缺货")
+    page.get_by_role("button", name="提交").click()
+    failures: list[str] = []
+    page.on("requestfailed", lambda request: failures.append(request.failure or ""))
+    page.get_by_role("button", name="确定").click()
+    expect(page).to_have_url(re.compile(r"^chrome-error://"))
+    assert failures and failures[0].startswith("net::ERR_")
+    # the change was committed once; the browser did not resend the POST
+    assert [r["accepted"] for r in portal.cancel_requests()] == [True]
+    assert any(o["order_no"] == order["order_no"] for o in portal.orders(status="取消审核中"))

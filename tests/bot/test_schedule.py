@@ -1,0 +1,186 @@
+"""dhbot schedule, run as a subprocess the way systemd or a terminal runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.bot.conftest import Workspace, by_status
+
+EVERY_2_S = "*/2 * * * * *"
+# A safety net: a scheduler left behind by a failing test stops by itself.
+MAX_RUNTIME_S = 90
+
+
+def _use_inbox(workspace: Workspace) -> Path:
+    workspace.write_config(schedules=[{"name": "inbox", "cron": EVERY_2_S,
+                                       "inbox": "jobs/inbox"}])
+    inbox = workspace.root / "jobs" / "inbox"
+    inbox.mkdir(parents=True)
+    return inbox
+
+
+def _drop(workspace: Workspace, inbox: Path, name: str, orders: list[dict[str, str]],
+          **top: Any) -> Path:
+    """Write a job beside the inbox, then rename it in: the convention operators follow."""
+    written = workspace.write_job(orders, f"{name}.part", **top)
+    target = inbox / name
+    os.replace(written, target)
+    return target
+
+
+def _wait_for(what: str, predicate: Callable[[], bool], timeout: float = 40) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+class RunningScheduler:
+    """`dhbot schedule` in the background; its output goes to a file to avoid pipe stalls."""
+
+    def __init__(self, workspace: Workspace, *args: str) -> None:
+        self.output = workspace.root / f"schedule-{time.monotonic_ns()}.out"
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "schedule", "--config",
+                 str(workspace.config), *args],
+                cwd=workspace.root, env=workspace.env, stdout=out, stderr=subprocess.STDOUT)
+
+    @property
+    def text(self) -> str:
+        return self.output.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as systemd stops a service; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+@contextmanager
+def scheduler(workspace: Workspace, *args: str) -> Iterator[RunningScheduler]:
+    """A running scheduler, stopped (and checked to exit 0) at the end of the block."""
+    running = RunningScheduler(workspace, "--max-runtime", str(MAX_RUNTIME_S), *args)
+    try:
+        _wait_for("the scheduler to start", lambda: "scheduler started" in running.text
+                  or running.process.poll() is not None, timeout=20)
+        yield running
+    except BaseException:
+        running.process.kill()
+        running.process.wait()
+        raise
+    code = running.stop()
+    assert code == 0, f"exit {code}\n{running.text}"
+
+
+def test_job_dropped_in_the_inbox_runs_and_lands_in_done(workspace: Workspace) -> None:
+    inbox = _use_inbox(workspace)
+    shipped = by_status(workspace.portal, "已发货")[0]
+    done = inbox.parent / "done"
+
+    with scheduler(workspace) as running:
+        _drop(workspace, inbox, "a.yaml", [{"order_no": shipped}])
+        _wait_for("a.yaml in done/", (done / "a.yaml").exists)
+        assert (done / "a.report.json").exists()
+
+    report = json.loads((done / "a.report.json").read_text(encoding="utf-8"))
+    assert [(o["order_no"], o["outcome"]) for o in report["orders"]] == [
+        (shipped, "not_cancellable")]
+    assert report["job"].endswith("a.yaml")
+    assert "not_cancellable: 1" in (done / "a.log").read_text(encoding="utf-8")
+    assert list(inbox.iterdir()) == []
+    assert not (inbox.parent / "failed").exists() or not any((inbox.parent / "failed").iterdir())
+    assert "[inbox] start a.yaml" in running.text
+    assert "[inbox] finished a.yaml: exit 0 → done/a.yaml" in running.text
+    # SIGTERM with nothing running: a clean stop.
+    assert "SIGTERM received" in running.text
+
+
+def test_a_failing_job_goes_to_failed_and_the_next_job_still_runs(workspace: Workspace) -> None:
+    inbox = _use_inbox(workspace)
+    shipped = by_status(workspace.portal, "已发货")[0]
+    done, failed = inbox.parent / "done", inbox.parent / "failed"
+
+    with scheduler(workspace) as running:
+        _drop(workspace, inbox, "bad.yaml", [{"order_no": shipped, "reason": "nonsense"}])
+        _wait_for("bad.yaml in failed/", (failed / "bad.yaml").exists)
+        _drop(workspace, inbox, "good.yaml", [{"order_no": shipped}])
+        _wait_for("good.yaml in done/", (done / "good.yaml").exists)
+
+    log = (failed / "bad.log").read_text(encoding="utf-8")
+    assert "unknown reason 'nonsense'" in log
+    # Refused before any browser started: no report to keep.
+    assert not (failed / "bad.report.json").exists()
+    report = json.loads((done / "good.report.json").read_text(encoding="utf-8"))
+    assert report["orders"][0]["outcome"] == "not_cancellable"
+    assert list(inbox.iterdir()) == []
+    assert "[inbox] finished bad.yaml: exit 2 → failed/bad.yaml" in running.text
+    assert workspace.portal.cancel_requests() == []
+
+
+def test_partial_and_growing_files_are_not_picked_up(workspace: Workspace) -> None:
+    inbox = _use_inbox(workspace)
+    shipped = by_status(workspace.portal, "已发货", 3)
+    done = inbox.parent / "done"
+    part = inbox / "x.yaml.part"
+    part.write_text(yaml.safe_dump({"orders": [{"order_no": shipped[0]}],
+                                    "defaults": {"reason": "out_of_stock",
+                                                 "note": "仓库断货，无法按时发货"}},
+                                   allow_unicode=True), encoding="utf-8")
+    growing = inbox / "grow.yaml"
+    lines = ["defaults: {reason: out_of_stock, note: 仓库断货，无法按时发货}", "orders:"]
+    lines += [f'  - order_no: "{no}"' for no in shipped]
+
+    with scheduler(workspace):
+        # One line a second for five seconds, across at least two slots of the schedule.
+        with growing.open("w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(line + "\n")
+                out.flush()
+                time.sleep(1)
+                assert growing.exists(), "grow.yaml was taken while still being written"
+        _wait_for("grow.yaml in done/", (done / "grow.yaml").exists)
+
+    report = json.loads((done / "grow.report.json").read_text(encoding="utf-8"))
+    assert sorted(o["order_no"] for o in report["orders"]) == sorted(shipped)
+    assert part.exists()
+    assert sorted(p.name for p in done.iterdir()) == ["grow.log", "grow.report.json",
+                                                      "grow.yaml"]
+
+
+def test_a_second_scheduler_on_the_same_state_folder_refuses(workspace: Workspace) -> None:
+    _use_inbox(workspace)
+    with scheduler(workspace) as first:
+        proc = workspace.dhbot("schedule", "--config", str(workspace.config), "--once",
+                               check_code=4)
+        assert f"pid {first.process.pid}" in proc.stderr
+        assert "another dhbot schedule is running" in proc.stderr
+
+
+def test_once_runs_the_inbox_and_exits(workspace: Workspace) -> None:
+    inbox = _use_inbox(workspace)
+    shipped = by_status(workspace.portal, "已发货")[0]
+    _drop(workspace, inbox, "a.yaml", [{"order_no": shipped}])
+    # Already older than the stability window, as a file dropped before a cron tick is.
+    old = time.time() - 10
+    os.utime(inbox / "a.yaml", (old, old))
+
+    proc = workspace.dhbot("schedule", "--config", str(workspace.config), "--once",
+                           check_code=0)
+
+    done = inbox.parent / "done"
+    assert (done / "a.yaml").exists() and list(inbox.iterdir()) == []
+    report = json.loads((done / "a.report.json").read_text(encoding="utf-8"))
+    assert report["orders"][0]["outcome"] == "not_cancellable"
+    assert "finished a.yaml: exit 0 → done/a.yaml" in proc.stderr
