@@ -285,6 +285,15 @@ def config_show(config_file: Path | None, verbose: bool) -> None:
     _console().print(table)
 
 
+def _register() -> None:
+    from bot.schedule import schedule_command
+
+    cli.add_command(schedule_command)
+
+
+_register()
+
+
 def main() -> None:
     """Entry point: run the command, map any error to its exit code."""
     try:

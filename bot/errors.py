@@ -7,6 +7,7 @@ BotError                      1  root: something went wrong
 │   └── CredentialsRejected   2  the portal refused the user name or password
 ├── LoginNeedsPerson          3  captcha or verification at login
 ├── AccountBusy               4  another run holds the account
+│   └── SchedulerBusy         4  another scheduler holds the state folder
 ├── Interrupted             130  SIGINT/SIGTERM: stopped cleanly, report written
 └── FlowError                 -  one order's step failed (recorded per order, never exits)
     ├── TransientError        -  worth retrying: HTTP 5xx, dropped connection, timeout
@@ -52,6 +53,10 @@ class AccountBusy(BotError):
     """Another dhbot run holds the same account."""
 
     exit_code = 4
+
+
+class SchedulerBusy(AccountBusy):
+    """Another `dhbot schedule` holds the same state folder."""
 
 
 class Interrupted(BotError):

@@ -24,13 +24,13 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO
+from typing import IO, Any
 
 import click
 from loguru import logger
 
 from bot.config import LoadedSettings, ScheduleConfig, cron_trigger, load_settings
-from bot.errors import BotError, ConfigError
+from bot.errors import ConfigError, SchedulerBusy
 from bot.log import setup_logging
 
 # A job file is taken only once its size and mtime have stood still this long.
@@ -44,15 +44,6 @@ EXIT_ACCOUNT_BUSY = 4
 EXIT_INTERRUPTED = 130
 # `dhbot run` asks for confirmation on a terminal; nobody is there to answer.
 RUN_CONFIRM_FLAGS: tuple[str, ...] = ("--yes",)
-
-
-class SchedulerBusy(BotError):
-    """Another `dhbot schedule` holds the state folder.
-
-    Belongs in bot/errors.py's tree (next to AccountBusy); kept here until that file is edited.
-    """
-
-    exit_code = 4
 
 
 class SchedulerLock:
@@ -154,12 +145,15 @@ def _free_stem(folder: Path, stem: str, suffixes: Sequence[str]) -> str:
     return candidate
 
 
-def _last_line(path: Path) -> str:
+def _gist(output: Path) -> str:
+    """The line of a run's output that says what went wrong: its last `error:`, or last line."""
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        lines = [ln.strip() for ln in output.read_text(encoding="utf-8", errors="replace")
+                 .splitlines() if ln.strip()]
     except OSError:
         return ""
-    return lines[-1].strip() if lines else ""
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    return (errors or lines or [""])[-1]
 
 
 class _ToLoguru(logging.Handler):
@@ -170,6 +164,8 @@ class _ToLoguru(logging.Handler):
             level: str | int = logger.level(record.levelname).name
         except ValueError:
             level = record.levelno
+        if "maximum number of running instances" in record.getMessage():
+            level = "DEBUG"  # said better by Scheduler._on_skipped
         logger.opt(exception=record.exc_info).log(level, "apscheduler: {}", record.getMessage())
 
 
@@ -345,16 +341,17 @@ class Scheduler:
                 code = self._spawn(cmd, out)
             if code is None:
                 return None
-            if code == EXIT_INTERRUPTED and self.stopping:
-                # Stopped by us: the ledger makes a rerun exactly-once, so the next start
-                # finishes the job instead of leaving it for a person to requeue.
+            if self.stopping and (code == EXIT_INTERRUPTED or code < 0):
+                # Stopped by us (code < 0: killed by the signal before its handlers were in
+                # place). The ledger makes a rerun exactly-once, so the next start finishes
+                # the job instead of leaving it for a person to requeue.
                 logger.warning("[{}] {}: exit {} (interrupted), {}; it resumes at the next "
                                "start", name, job_file.name, code, Disposition.LEFT.value)
                 return JobRun(name, job_file, code, Disposition.LEFT, None)
+            gist = _gist(output) or "no output"
             if code == EXIT_ACCOUNT_BUSY:
                 logger.warning("[{}] {}: exit {} ({}), {}; retried at the next slot", name,
-                               job_file.name, code, _last_line(output) or "account busy",
-                               Disposition.LEFT.value)
+                               job_file.name, code, gist, Disposition.LEFT.value)
                 return JobRun(name, job_file, code, Disposition.LEFT, None)
             disposition = Disposition.DONE if code == 0 else Disposition.FAILED
             dest = self._file_away(job_file, disposition, report, output)
@@ -363,7 +360,7 @@ class Scheduler:
                 logger.info("[{}] finished {}: exit 0 → {}", name, job_file.name, where)
             else:
                 logger.error("[{}] finished {}: exit {} → {} ({})", name, job_file.name, code,
-                             where, _last_line(output) or "no output")
+                             where, gist)
             return JobRun(name, job_file, code, disposition, dest)
 
     def _file_away(self, job_file: Path, disposition: Disposition, report: Path,
@@ -389,8 +386,12 @@ class Scheduler:
             ok = self.run_task(schedule) and ok
         return ok
 
+    def _on_skipped(self, event: Any) -> None:
+        logger.info("[{}] still running at its next slot: slot skipped", event.job_id)
+
     def run_forever(self, max_runtime: float | None = None) -> None:
         """Run the schedules on their crons until a signal or `max_runtime` seconds pass."""
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -401,6 +402,7 @@ class Scheduler:
         for schedule in self.settings.schedules:
             scheduler.add_job(self.run_task, cron_trigger(schedule.cron), args=[schedule],
                               id=schedule.name, name=schedule.name)
+        scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
         scheduler.start()
         for job in scheduler.get_jobs():
             logger.info("[{}] next run at {}", job.name,
@@ -427,7 +429,6 @@ def _route_apscheduler_logs(verbose: bool) -> None:
     log.handlers[:] = [_ToLoguru()]
     log.setLevel(logging.DEBUG if verbose else logging.WARNING)
     log.propagate = False
-
 
 
 SCHEDULE_EXIT_CODES = """Exit codes: 0 stopped cleanly (SIGINT/SIGTERM, --max-runtime, or
@@ -521,10 +522,3 @@ def schedule_command(config_file: Path | None, verbose: bool, once: bool,
         scheduler.run_forever(max_runtime)
         logger.info("scheduler stopped")
 
-
-if __name__ == "__main__":  # `python -m bot.schedule`, before it is registered in bot.cli
-    try:
-        schedule_command.main(standalone_mode=False)
-    except BotError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)

@@ -69,9 +69,10 @@ class RunningScheduler:
 
 
 @contextmanager
-def scheduler(workspace: Workspace, *args: str) -> Iterator[RunningScheduler]:
+def scheduler(workspace: Workspace, max_runtime: float = MAX_RUNTIME_S,
+              ) -> Iterator[RunningScheduler]:
     """A running scheduler, stopped (and checked to exit 0) at the end of the block."""
-    running = RunningScheduler(workspace, "--max-runtime", str(MAX_RUNTIME_S), *args)
+    running = RunningScheduler(workspace, "--max-runtime", str(max_runtime))
     try:
         _wait_for("the scheduler to start", lambda: "scheduler started" in running.text
                   or running.process.poll() is not None, timeout=20)
@@ -84,30 +85,9 @@ def scheduler(workspace: Workspace, *args: str) -> Iterator[RunningScheduler]:
     assert code == 0, f"exit {code}\n{running.text}"
 
 
-def test_job_dropped_in_the_inbox_runs_and_lands_in_done(workspace: Workspace) -> None:
-    inbox = _use_inbox(workspace)
-    shipped = by_status(workspace.portal, "已发货")[0]
-    done = inbox.parent / "done"
 
-    with scheduler(workspace) as running:
-        _drop(workspace, inbox, "a.yaml", [{"order_no": shipped}])
-        _wait_for("a.yaml in done/", (done / "a.yaml").exists)
-        assert (done / "a.report.json").exists()
-
-    report = json.loads((done / "a.report.json").read_text(encoding="utf-8"))
-    assert [(o["order_no"], o["outcome"]) for o in report["orders"]] == [
-        (shipped, "not_cancellable")]
-    assert report["job"].endswith("a.yaml")
-    assert "not_cancellable: 1" in (done / "a.log").read_text(encoding="utf-8")
-    assert list(inbox.iterdir()) == []
-    assert not (inbox.parent / "failed").exists() or not any((inbox.parent / "failed").iterdir())
-    assert "[inbox] start a.yaml" in running.text
-    assert "[inbox] finished a.yaml: exit 0 → done/a.yaml" in running.text
-    # SIGTERM with nothing running: a clean stop.
-    assert "SIGTERM received" in running.text
-
-
-def test_a_failing_job_goes_to_failed_and_the_next_job_still_runs(workspace: Workspace) -> None:
+def test_jobs_land_in_done_or_failed_and_a_failure_does_not_stop_it(
+        workspace: Workspace) -> None:
     inbox = _use_inbox(workspace)
     shipped = by_status(workspace.portal, "已发货")[0]
     done, failed = inbox.parent / "done", inbox.parent / "failed"
@@ -115,18 +95,25 @@ def test_a_failing_job_goes_to_failed_and_the_next_job_still_runs(workspace: Wor
     with scheduler(workspace) as running:
         _drop(workspace, inbox, "bad.yaml", [{"order_no": shipped, "reason": "nonsense"}])
         _wait_for("bad.yaml in failed/", (failed / "bad.yaml").exists)
+        # Dropped after the failure, into the same scheduler process.
         _drop(workspace, inbox, "good.yaml", [{"order_no": shipped}])
         _wait_for("good.yaml in done/", (done / "good.yaml").exists)
 
-    log = (failed / "bad.log").read_text(encoding="utf-8")
-    assert "unknown reason 'nonsense'" in log
-    # Refused before any browser started: no report to keep.
-    assert not (failed / "bad.report.json").exists()
-    report = json.loads((done / "good.report.json").read_text(encoding="utf-8"))
-    assert report["orders"][0]["outcome"] == "not_cancellable"
     assert list(inbox.iterdir()) == []
-    assert "[inbox] finished bad.yaml: exit 2 → failed/bad.yaml" in running.text
+    report = json.loads((done / "good.report.json").read_text(encoding="utf-8"))
+    assert [(o["order_no"], o["outcome"]) for o in report["orders"]] == [
+        (shipped, "not_cancellable")]
+    assert report["job"].endswith("good.yaml")
+    assert "not_cancellable: 1" in (done / "good.log").read_text(encoding="utf-8")
+    assert "unknown reason 'nonsense'" in (failed / "bad.log").read_text(encoding="utf-8")
+    # Refused before any browser started: there is no report to keep.
+    assert not (failed / "bad.report.json").exists()
     assert workspace.portal.cancel_requests() == []
+    log = running.text
+    assert "[inbox] start bad.yaml" in log
+    assert "[inbox] finished bad.yaml: exit 2 → failed/bad.yaml (error: job rejected" in log
+    assert "[inbox] finished good.yaml: exit 0 → done/good.yaml" in log
+    assert "SIGTERM received" in log
 
 
 def test_partial_and_growing_files_are_not_picked_up(workspace: Workspace) -> None:
@@ -143,12 +130,12 @@ def test_partial_and_growing_files_are_not_picked_up(workspace: Workspace) -> No
     lines += [f'  - order_no: "{no}"' for no in shipped]
 
     with scheduler(workspace):
-        # One line a second for five seconds, across at least two slots of the schedule.
+        # A line every 0.6 s: no 2-second window without a write, over two slots.
         with growing.open("w", encoding="utf-8") as out:
             for line in lines:
                 out.write(line + "\n")
                 out.flush()
-                time.sleep(1)
+                time.sleep(0.6)
                 assert growing.exists(), "grow.yaml was taken while still being written"
         _wait_for("grow.yaml in done/", (done / "grow.yaml").exists)
 
@@ -161,11 +148,21 @@ def test_partial_and_growing_files_are_not_picked_up(workspace: Workspace) -> No
 
 def test_a_second_scheduler_on_the_same_state_folder_refuses(workspace: Workspace) -> None:
     _use_inbox(workspace)
-    with scheduler(workspace) as first:
+    first = RunningScheduler(workspace, "--max-runtime", "6")
+    try:
+        _wait_for("the scheduler to start", lambda: "scheduler started" in first.text)
         proc = workspace.dhbot("schedule", "--config", str(workspace.config), "--once",
                                check_code=4)
         assert f"pid {first.process.pid}" in proc.stderr
         assert "another dhbot schedule is running" in proc.stderr
+        # --max-runtime ends the first one cleanly, by itself.
+        assert first.process.wait(timeout=20) == 0, first.text
+    finally:
+        first.process.kill()
+        first.process.wait()
+    assert "--max-runtime reached" in first.text
+    # The lock went with it: a new scheduler starts.
+    workspace.dhbot("schedule", "--config", str(workspace.config), "--once", check_code=0)
 
 
 def test_once_runs_the_inbox_and_exits(workspace: Workspace) -> None:
