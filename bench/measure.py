@@ -1,23 +1,28 @@
 """Client-side cost of one contender: CPU seconds and peak memory of its whole process tree.
 
 The contender runs as a child of the benchmark (python, and for the browser contenders the
-Playwright node driver and every Chromium process below it); the mock portal is a separate
-child and is never counted.
+Playwright node driver and every Chromium process below it); the mock portal is another child
+and is never counted.
 
-CPU: when the root exits, `os.wait4` returns its rusage, which already holds the CPU of
-every descendant that was reaped inside the tree (the kernel adds a child's times to its
-parent's when the parent waits for it). A process that leaves the tree before it dies (an
-orphan re-parented to init) is not in that figure, so a sampler thread follows every process
-it has ever seen and adds the last times it read of those orphans.
+CPU comes from the kernel, not from sampling. The benchmark makes itself a child subreaper
+(Linux prctl), so a process of the contender's tree whose parent dies first (Chromium's
+zygotes and renderers when the browser process exits) is re-parented to the benchmark rather
+than to init. The benchmark reaps the root and every such orphan, and the CPU of the tree is
+then the growth of its own RUSAGE_CHILDREN: every process's user + system time, counted once,
+up to its last instruction. Sampling `cpu_times()` instead misses whatever a process burns
+after its last sample and, worse, whatever its reaped children burnt when the reaper is init.
 
-Memory: the sampler sums the RSS of the live tree every `interval` seconds and keeps the
+Memory: a sampler thread sums the RSS of the live tree every `interval` seconds and keeps the
 peak. RSS counts pages shared between Chromium's processes once per process, so the figure
-is an upper bound, the way `ps` and most dashboards would show it.
+is an upper bound, the way `ps` and most dashboards would show it. The same sampler notes each
+process's own CPU, as a breakdown by process kind (python, node, chromium:renderer, …).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -28,6 +33,9 @@ from pathlib import Path
 import psutil
 
 SAMPLE_INTERVAL_S = 0.1
+PR_SET_CHILD_SUBREAPER = 36
+# After the root exits, how long its orphans get to exit by themselves before they are killed.
+ORPHAN_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -36,27 +44,28 @@ class TreeUsage:
 
     wall_s: float
     cpu_s: float
-    orphan_cpu_s: float
     peak_rss_mb: float
     peak_processes: int
     exit_code: int
+    # Own CPU per process kind as last sampled: where the time went. Slightly short of cpu_s,
+    # which also holds what each process did after its last sample.
+    cpu_by_process: dict[str, float]
+    orphans_reaped: int
 
 
 @dataclass
 class _Seen:
     proc: psutil.Process
-    name: str = ""
+    name: str
+    exe: str
     cpu_s: float = 0.0
-    reaped_cpu_s: float = 0.0
-    ppid: int = 0
     gone: bool = False
 
 
 class TreeSampler:
-    """Follows a root pid and every process that descends from it."""
+    """Follows a root pid and every process that descends from it, for RSS and a breakdown."""
 
     def __init__(self, root_pid: int, interval: float = SAMPLE_INTERVAL_S) -> None:
-        self.root_pid = root_pid
         self.interval = interval
         self.peak_rss = 0
         self.peak_processes = 0
@@ -70,7 +79,7 @@ class TreeSampler:
         self._thread.start()
 
     def stop(self) -> None:
-        """Take a last sample and stop."""
+        """Stop sampling."""
         self._stop.set()
         self._thread.join()
 
@@ -80,7 +89,7 @@ class TreeSampler:
             self._stop.wait(self.interval)
 
     def sample(self) -> None:
-        """Read the live tree once: register new processes, sum RSS, remember CPU times."""
+        """Read the live tree once: register new processes, sum RSS, note CPU times."""
         try:
             members = [self._root, *self._root.children(recursive=True)]
         except psutil.Error:
@@ -88,80 +97,110 @@ class TreeSampler:
         for proc in members:
             try:
                 key = (proc.pid, proc.create_time())
-                if key not in self._seen:
-                    self._seen[key] = _Seen(proc, name=proc.name())
+                seen = self._seen.get(key)
+                if seen is None:
+                    self._seen[key] = _Seen(proc, name=_kind(proc), exe=proc.exe())
+                elif seen.exe != proc.exe():  # /usr/bin/chromium is a script that execs
+                    seen.name, seen.exe = _kind(proc), proc.exe()
             except psutil.Error:
                 continue
         rss = 0
         alive = 0
+        # Processes seen once stay followed: an orphan leaves the parent links psutil walks.
         for seen in self._seen.values():
             if seen.gone:
                 continue
             try:
                 with seen.proc.oneshot():
+                    if seen.proc.status() == psutil.STATUS_ZOMBIE:
+                        continue
                     times = seen.proc.cpu_times()
-                    mem = seen.proc.memory_info().rss
-                    seen.ppid = seen.proc.ppid()
-                    status = seen.proc.status()
+                    rss += seen.proc.memory_info().rss
             except psutil.Error:
                 seen.gone = True
                 continue
-            if status == psutil.STATUS_ZOMBIE:
-                continue
             seen.cpu_s = times.user + times.system
-            seen.reaped_cpu_s = times.children_user + times.children_system
-            rss += mem
             alive += 1
         self.peak_rss = max(self.peak_rss, rss)
         self.peak_processes = max(self.peak_processes, alive)
 
-    def orphan_cpu_s(self, tree_pids: set[int]) -> float:
-        """CPU of processes last seen with a parent outside the tree: wait4 misses those."""
-        total = 0.0
-        for (pid, _), seen in self._seen.items():
-            if pid != self.root_pid and seen.ppid not in tree_pids:
-                total += seen.cpu_s + seen.reaped_cpu_s
-        return total
+    def cpu_by_process(self) -> dict[str, float]:
+        """Own CPU seconds per process kind, as last sampled."""
+        out: dict[str, float] = {}
+        for seen in self._seen.values():
+            out[seen.name] = round(out.get(seen.name, 0.0) + seen.cpu_s, 2)
+        return out
 
-    def tree_pids(self) -> set[int]:
-        """Every pid ever seen in the tree."""
-        return {pid for pid, _ in self._seen}
+
+def _kind(proc: psutil.Process) -> str:
+    """Process kind: the executable's name, with Chromium's --type (renderer, gpu-process, …).
+
+    Renderers forked by the zygote keep the zygote's command line, so they show as zygote.
+    """
+    name = Path(proc.exe()).name if proc.exe() else proc.name()
+    if name.startswith("chrom"):
+        kinds = [a.split("=", 1)[1] for a in proc.cmdline() if a.startswith("--type=")]
+        name = f"chromium:{kinds[0]}" if kinds else "chromium:browser"
+    return name
+
+
+def become_subreaper() -> None:
+    """Adopt orphaned descendants instead of init, so their CPU is counted (Linux only)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _reap_orphans(keep: set[int]) -> int:
+    """Reap every child except `keep` (the portal); kill what is still alive after the grace."""
+    me = psutil.Process()
+    deadline = time.monotonic() + ORPHAN_GRACE_S
+    reaped = 0
+    while True:
+        orphans = [c for c in me.children() if c.pid not in keep]
+        if not orphans:
+            return reaped
+        for child in orphans:
+            pid, _ = os.waitpid(child.pid, os.WNOHANG)
+            if pid:
+                reaped += 1
+            elif time.monotonic() > deadline:
+                child.kill()
+        time.sleep(0.05)
 
 
 def run_measured(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
                  stdout_path: Path, timeout_s: float) -> TreeUsage:
     """Run `argv` as a child, sample its tree until it exits, and return what it used."""
+    become_subreaper()
+    keep = {c.pid for c in psutil.Process().children()}
+    cpu_before = _children_cpu_s()
     with stdout_path.open("wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         sampler = TreeSampler(proc.pid)
         sampler.start()
-        deadline = started + timeout_s
-        status = 0
-        rusage = None
         try:
-            while True:
-                pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() > deadline:
-                    proc.kill()
-                    _, status, rusage = os.wait4(proc.pid, 0)
-                    break
-                time.sleep(0.02)
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         finally:
             wall = time.perf_counter() - started
             sampler.stop()
-        proc.returncode = os.waitstatus_to_exitcode(status)  # we reaped it; tell Popen
-    assert rusage is not None
-    tree = sampler.tree_pids()
-    orphans = sampler.orphan_cpu_s(tree)
+    orphans = _reap_orphans(keep)
     return TreeUsage(
         wall_s=wall,
-        cpu_s=rusage.ru_utime + rusage.ru_stime + orphans,
-        orphan_cpu_s=orphans,
+        cpu_s=_children_cpu_s() - cpu_before,
         peak_rss_mb=sampler.peak_rss / 2**20,
         peak_processes=sampler.peak_processes,
         exit_code=proc.returncode,
+        cpu_by_process=sampler.cpu_by_process(),
+        orphans_reaped=orphans,
     )

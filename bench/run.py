@@ -65,8 +65,10 @@ class Plan:
     scale_latency_ms: int = 0
 
 
-FULL = Plan(orders=100, naive_orders=20, pages=(1, 2, 4, 8), scale=(100, 1000))
-QUICK = Plan(orders=10, naive_orders=5, pages=(1, 4), scale=(50, 200))
+# Sized for a 2-core machine: dhbot spends about a CPU-second per order there, so the
+# 1,000-order scale run alone takes a quarter of an hour.
+FULL = Plan(orders=60, naive_orders=15, pages=(1, 2, 4, 8), scale=(100, 1000))
+QUICK = Plan(orders=6, naive_orders=2, pages=(1, 4), scale=(10, 30))
 
 
 @dataclass
@@ -87,12 +89,14 @@ class Measurement:
     wall_s_per_order: float = 0.0
     cpu_s: float = 0.0
     cpu_s_per_order: float = 0.0
-    orphan_cpu_s: float = 0.0
+    orphans_reaped: int = 0
     peak_rss_mb: float = 0.0
     peak_processes: int = 0
     exit_code: int = 0
+    cpu_by_process: dict[str, float] = field(default_factory=dict)
     portal_requests: int = 0
     requests_per_order: float = 0.0
+    portal_by_route: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     load_avg_1m: float = 0.0
 
@@ -162,14 +166,18 @@ class Bench:
             m.problems.append(f"no times written; see {folder / 'log.txt'}")
         return self._finish(m, usage, orders)
 
-    def dhbot(self, orders: list[str], latency_ms: int, pages: int) -> Measurement:
-        """`dhbot run` on a job file, in a fresh workspace (no saved session, no ledger)."""
+    def dhbot(self, orders: list[str], latency_ms: int, pages: int,
+              browser: dict[str, Any] | None = None) -> Measurement:
+        """`dhbot run` on a job file, in a fresh workspace (no saved session, no ledger).
+
+        `browser` overrides keys of the config's browser section (for profiling runs).
+        """
         folder = self._folder(f"dhbot-p{pages}-{latency_ms}ms-{len(orders)}")
         config = {
             "portal": {"base_url": self.portal.url, "profile": "mock",
                        "accounts": [{"name": "main", "username": ACCOUNT,
                                      "password_env": "DHBOT_PASSWORD_MAIN"}]},
-            "browser": {"headless": True, "executable_path": CHROMIUM},
+            "browser": {"headless": True, "executable_path": CHROMIUM, **(browser or {})},
             "paths": {"state_dir": "state", "runs_dir": "runs"},
             "concurrency": {"total_pages": max(8, pages)},
             "max_orders_per_run": max(500, len(orders)),
@@ -208,7 +216,7 @@ class Bench:
         m.exit_code = usage.exit_code
         m.wall_s = usage.wall_s
         m.cpu_s = usage.cpu_s
-        m.orphan_cpu_s = usage.orphan_cpu_s
+        m.orphans_reaped = usage.orphans_reaped
         m.peak_rss_mb = usage.peak_rss_mb
         m.peak_processes = usage.peak_processes
         m.orders_per_min = 60 * n / usage.wall_s
@@ -216,7 +224,9 @@ class Bench:
         m.cpu_s_per_order = usage.cpu_s / n
         m.median_s = statistics.median(m.per_order_s) if m.per_order_s else 0.0
         m.p95_s = percentile(m.per_order_s, 95)
+        m.cpu_by_process = usage.cpu_by_process
         m.portal_requests = int(stats["requests"])
+        m.portal_by_route = dict(stats["by_route"])
         m.requests_per_order = m.portal_requests / n
         m.load_avg_1m = os.getloadavg()[0]
         m.valid = not m.problems
@@ -365,11 +375,11 @@ def versions() -> dict[str, str | None]:
 
 
 def main_table(measurements: list[Measurement], title: str) -> Table:
-    """One row per measurement."""
+    """One row per measurement; `load` is the machine's 1-minute load average after it."""
     table = Table(title=title, title_justify="left")
     for col in ("contender", "latency", "orders", "valid", "orders/min", "median s",
                 "p95 s", "wall s", "wall s/order", "CPU s/order", "peak MB", "procs",
-                "req/order"):
+                "req/order", "load"):
         table.add_column(col, justify="left" if col in ("contender", "valid") else "right")
     for m in measurements:
         table.add_row(m.label, f"{m.latency_ms} ms", str(m.orders),
@@ -377,7 +387,7 @@ def main_table(measurements: list[Measurement], title: str) -> Table:
                       f"{m.median_s:.2f}", f"{m.p95_s:.2f}", f"{m.wall_s:.1f}",
                       f"{m.wall_s_per_order:.3f}", f"{m.cpu_s_per_order:.3f}",
                       f"{m.peak_rss_mb:.0f}", str(m.peak_processes),
-                      f"{m.requests_per_order:.1f}")
+                      f"{m.requests_per_order:.1f}", f"{m.load_avg_1m:.1f}")
     return table
 
 

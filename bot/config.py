@@ -129,9 +129,9 @@ class BrowserConfig(_Frozen):
     timeout_s: float = Field(10.0, gt=0, le=600)
     navigation_timeout_s: float = Field(30.0, gt=0, le=600)
     slow_mo_ms: int = Field(0, ge=0, le=10_000)
-    block_resources: list[Literal["image", "font", "media", "stylesheet"]] = [
-        "image", "font", "media"
-    ]
+    # Images are switched off in Chromium itself; fonts and media need request interception,
+    # which also turns off the HTTP cache, so they are not blocked by default.
+    block_resources: list[Literal["image", "font", "media"]] = ["image"]
     trace: Literal["off", "on-failure", "always"] = "off"
 
 

@@ -34,6 +34,7 @@ from bot.job import JobOrder
 from bot.ledger import PENDING_OUTCOMES, Ledger, LedgerRow, Outcome
 from bot.log import redactor
 from bot.session import AccountSession, BrowserHost, write_private
+from flows.base_page import StepRetry
 from flows.message_page import MessageResult
 from flows.order_detail_page import OrderDetailPage, OrderFacts
 from flows.order_list_page import OrderListPage
@@ -110,9 +111,10 @@ class AccountStopped(Exception):
 class _Tab:
     """One browser tab working through orders, positioned on the order list."""
 
-    def __init__(self, page: Page, list_page: OrderListPage | None = None) -> None:
+    def __init__(self, page: Page, retry: StepRetry) -> None:
         self.page = page
-        self.list_page = list_page
+        self.retry = retry
+        self.list_page: OrderListPage | None = None
         self.generation = 0
 
 
@@ -212,7 +214,7 @@ class AccountRunner:
 
     async def _worker(self, session: AccountSession, queue: asyncio.Queue[_Work],
                       index: int) -> None:
-        tab = _Tab(await session.new_page())
+        tab = _Tab(await session.new_page(), self._step_retry())
         while not self.stop.is_set() and self.stopped_by is None:
             try:
                 work = queue.get_nowait()
@@ -252,14 +254,15 @@ class AccountRunner:
 
     async def _ensure_tab(self, session: AccountSession, tab: _Tab) -> OrderListPage:
         if tab.list_page is None:
-            await session.sign_in(tab.page)
+            await session.sign_in(tab.page, retry=tab.retry)
             tab.generation = session.generation
-            tab.list_page = await session.open_order_list(tab.page)
+            tab.list_page = await session.open_order_list(tab.page, tab.retry)
         return tab.list_page
 
     async def _process(self, session: AccountSession, tab: _Tab, work: _Work) -> OrderResult:
         started = time.monotonic()
         order = work.order
+        tab.retry.count = 0
         prior = self.ledger.get(self.account.name, order.order_no)
         state = _OrderState(intent_unknown=bool(prior and prior.intent_unknown))
         if state.intent_unknown:
@@ -282,6 +285,7 @@ class AccountRunner:
                                      prior.message_sent_at if prior else None):
                     await self._send_message(tab, list_page, order, result)
                 self.pacer.ease()
+                result.retries += tab.retry.count
                 result.duration_s = time.monotonic() - started
                 self._mismatch_streak.clear()
                 return result
@@ -296,7 +300,8 @@ class AccountRunner:
                 logger.info("order {}: session expired at {}; logging in again",
                             order.order_no, exc.page or "a page")
                 try:
-                    await session.sign_in(tab.page, seen_generation=tab.generation)
+                    await session.sign_in(tab.page, seen_generation=tab.generation,
+                                          retry=tab.retry)
                 except (LoginNeedsPerson, CredentialsRejected) as login_exc:
                     raise AccountStopped(login_exc) from login_exc
                 except FlowError as login_exc:
@@ -395,6 +400,10 @@ class AccountRunner:
             result.error = f"{result.error}; {note}" if result.error else note
             logger.warning("order {}: {}", order.order_no, note)
 
+    def _step_retry(self) -> StepRetry:
+        return StepRetry(attempts=self.settings.retry.attempts, backoff=self._backoff,
+                         on_rate_limited=self.pacer.slow_down)
+
     def _backoff(self, attempt: int) -> float:
         retry = self.settings.retry
         base = min(retry.backoff_s * (2 ** (attempt - 1)), retry.backoff_max_s)
@@ -462,13 +471,13 @@ class AccountRunner:
             return self._done(order, state, Outcome.CANCELLED, after)
         if notice == "duplicate":
             return self._done(order, state, Outcome.ALREADY_REQUESTED, after)
-        shot = await self._screenshot(detail.page, order, "unclear")
-        result = self._done(order, state, Outcome.NEEDS_REVIEW, after,
-                            error="submitted, but the portal's answer is unclear: "
-                                  f"status {after.status}, notice {after.notice!r}, "
-                                  f"alert {after.alert!r}")
-        result.artifacts.append(shot)
-        return result
+        # The page after the submit does not say what happened (e.g. a session that expired
+        # under the form sent us back to the detail page): read the order back, as after
+        # any failed submit. intent_unknown stays set, so nothing is submitted blindly.
+        raise TransientError(f"the portal's answer to the submit is unclear (status "
+                             f"{after.status}, notice {after.notice!r}, alert "
+                             f"{after.alert!r}); reading the order back",
+                             step="confirm", page=detail.page_name)
 
     def _done(self, order: JobOrder, state: _OrderState, outcome: Outcome, facts: OrderFacts,
               error: str | None = None) -> OrderResult:
@@ -488,7 +497,8 @@ class AccountRunner:
         if state.intent_unknown:
             message = ("a submit was attempted and its result could not be read back: "
                        f"{message}. Check the order in the portal")
-        return self._result(order, outcome, attempts=state.attempts, retries=state.retries,
+        return self._result(order, outcome, attempts=state.attempts,
+                            retries=state.retries + tab.retry.count,
                             status_before=state.status_before, error=message,
                             artifacts=artifacts)
 

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 from loguru import logger
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
@@ -16,7 +15,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, Rout
 from bot.browser import find_chromium, launch_args
 from bot.config import AccountConfig, Settings
 from bot.log import redactor
-from flows.base_page import Pacer
+from flows.base_page import Pacer, StepRetry
 from flows.home_page import HomePage
 from flows.login_page import LoginPage
 from flows.order_list_page import OrderListPage
@@ -53,7 +52,9 @@ class BrowserHost:
         logger.debug("launching Chromium {} (headless={})", executable or "(Playwright's own)",
                      self.headless)
         self.browser = await self._pw.chromium.launch(
-            executable_path=executable, headless=self.headless, args=launch_args(),
+            executable_path=executable, headless=self.headless,
+            args=launch_args(("--blink-settings=imagesEnabled=false",)
+                             if "image" in cfg.block_resources else ()),
             slow_mo=cfg.slow_mo_ms or None,
         )
         return self
@@ -73,12 +74,13 @@ class AccountSession:
     """A browser context signed in as one account; pages share its cookies."""
 
     def __init__(self, host: BrowserHost, settings: Settings, account: AccountConfig,
-                 profile: Profile, pacer: Pacer) -> None:
+                 profile: Profile, pacer: Pacer, retry: StepRetry | None = None) -> None:
         self.host = host
         self.settings = settings
         self.account = account
         self.profile = profile
         self.pacer = pacer
+        self.retry = retry or StepRetry()
         self.base_url = settings.portal.base_url
         self.state_path = settings.paths.state_dir / "sessions" / f"{account.name}.json"
         self.context: BrowserContext | None = None
@@ -109,21 +111,17 @@ class AccountSession:
         await self._install_routes(block_submit)
 
     async def _install_routes(self, block_submit: bool) -> None:
+        # Any interception turns off the browser's HTTP cache, so routes are installed only
+        # where they are asked for: fonts/media blocking, and a dry run's submit guard.
         assert self.context is not None
-        blocked = set(self.settings.browser.block_resources)
-        portal = urlsplit(self.base_url)
-        origin = (portal.scheme, portal.netloc)
+        blocked = set(self.settings.browser.block_resources) - {"image"}
         submit_glob = self.profile.paths.cancel_submit_glob
 
         async def gate(route: Route) -> None:
-            request = route.request
-            parts = urlsplit(request.url)
-            if parts.scheme in ("http", "https") and (parts.scheme, parts.netloc) != origin:
-                await route.abort("blockedbyclient")  # third-party hosts: never needed
-            elif request.resource_type in blocked:
+            if route.request.resource_type in blocked:
                 await route.abort("blockedbyclient")
             else:
-                await route.continue_()
+                await route.fallback()
 
         async def block_post(route: Route) -> None:
             if route.request.method == "POST":
@@ -148,12 +146,13 @@ class AccountSession:
         assert self.context is not None
         return await self.context.new_page()
 
-    def login_page(self, page: Page) -> LoginPage:
+    def login_page(self, page: Page, retry: StepRetry | None = None) -> LoginPage:
         """The login page object bound to a tab."""
         return LoginPage(page, self.profile, self.base_url, self.pacer,
-                         self.settings.browser.timeout_s * 1000)
+                         self.settings.browser.timeout_s * 1000, retry or self.retry)
 
-    async def sign_in(self, page: Page, seen_generation: int | None = None) -> None:
+    async def sign_in(self, page: Page, seen_generation: int | None = None,
+                      retry: StepRetry | None = None) -> None:
         """Make sure the context is signed in; only one tab logs in, the others wait.
 
         `seen_generation` is the generation a tab had when it met the login page; if a
@@ -164,7 +163,7 @@ class AccountSession:
                 return
             if seen_generation is None and self._signed_in:
                 return
-            login = self.login_page(page)
+            login = self.login_page(page, retry)
             if not login.on_login_page() and await login.open():
                 if self.logins == 0:
                     logger.info("account {}: reusing the saved session", self.account.name)
@@ -187,10 +186,10 @@ class AccountSession:
         self._remember_cookies(state)
         write_private(self.state_path, json.dumps(state).encode())
 
-    async def open_order_list(self, page: Page) -> OrderListPage:
+    async def open_order_list(self, page: Page, retry: StepRetry | None = None) -> OrderListPage:
         """Walk a tab from the portal's entry through 我的敦煌 to 订单管理."""
         home = HomePage(page, self.profile, self.base_url, self.pacer,
-                        self.settings.browser.timeout_s * 1000)
+                        self.settings.browser.timeout_s * 1000, retry)
         if not page.url.startswith(self.base_url) or home.on_login_page():
             await home.goto("open portal", home.url_for(self.profile.paths.entry))
         await home.open()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from playwright.async_api import Locator
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from bot.errors import TransientError
 from flows.base_page import PortalPage
 
 
@@ -18,7 +20,17 @@ class CancelDialog(PortalPage):
         return self.page.get_by_role("dialog", name=self.profile.dialog.name, exact=True)
 
     async def wait_open(self) -> None:
-        """Wait until the dialog is shown."""
+        """Wait until the dialog is shown.
+
+        No dialog at all after the click usually means the page's script did not load
+        (worth a retry); an open dialog under another name means the portal changed.
+        """
+        try:
+            await self.page.locator("dialog[open], [role=dialog]").first.wait_for(
+                state="visible", timeout=self.element_timeout_ms)
+        except PlaywrightTimeoutError as exc:
+            raise TransientError("the cancel dialog did not open (the page's script may not "
+                                 "have loaded)", step="open dialog", page=self.page_name) from exc
         await self.require(self.dialog, "dialog.name", self.profile.dialog.name, "open dialog")
 
     async def fill(self, reason_label: str, note: str) -> None:
@@ -44,7 +56,7 @@ class CancelDialog(PortalPage):
         confirm = await self.require(
             confirm_dialog.get_by_role("button", name=labels.confirm_button, exact=True),
             "dialog.confirm_button", labels.confirm_button, "confirm")
-        await self._navigate("confirm", confirm.click)
+        await self._navigate("confirm", confirm.click, safe=False)
 
     async def validation_error(self) -> str | None:
         """Text of an error the dialog shows after 提交, if any."""

@@ -28,4 +28,5 @@ class HomePage(PortalPage):
         await self._navigate("open 订单管理", link.click)
         orders: OrderListPage = self._sibling(OrderListPage)
         orders.list_url = self.page.url
+        orders.ready = True
         return orders

@@ -31,18 +31,19 @@ class OrderDetailPage(PortalPage):
         """Read order number, status, review fields and any notice the page shows."""
         detail = self.profile.detail
         fields = detail.fields
-        await self.require(self.field_term(fields.status), "detail.fields.status",
-                           fields.status, "read status")
-        status = await self.field(fields.status)
-        assert status is not None
+        shown = await self.fields()
+        if fields.status not in shown:
+            await self.require(self.field_term(fields.status), "detail.fields.status",
+                               fields.status, "read status")
+            shown = await self.fields()
         return OrderFacts(
-            order_no=await self.field(fields.order_no),
-            status=status,
+            order_no=shown.get(fields.order_no),
+            status=shown[fields.status],
             notice=await self._text_of(detail.notice_css),
             alert=await self._text_of(detail.alert_css),
-            review_result=await self.field(fields.review_result),
-            review_comment=await self.field(fields.review_comment),
-            cancel_date=await self.field(fields.cancel_date),
+            review_result=shown.get(fields.review_result),
+            review_comment=shown.get(fields.review_comment),
+            cancel_date=shown.get(fields.cancel_date),
         )
 
     async def _text_of(self, css: str) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flows.base_page import PortalPage
 from flows.order_detail_page import OrderDetailPage
 
@@ -11,11 +13,18 @@ class OrderListPage(PortalPage):
 
     page_name = "order list"
     list_url: str = ""
+    # True while the tab shows a good order list (with its search form) from our last load.
+    ready: bool = False
 
     async def back_to_list(self) -> None:
-        """Return to the order list this tab reached through 我的敦煌 → 订单管理."""
-        if self.page.url != self.list_url:
+        """Return to the order list this tab reached through 我的敦煌 → 订单管理.
+
+        After a search the tab already shows a list with the search form: stay there.
+        """
+        if not self.ready or urlsplit(self.page.url).path != urlsplit(self.list_url).path:
+            self.ready = False
             await self.goto("back to 订单管理", self.list_url)
+            self.ready = True
 
     async def search(self, order_no: str) -> None:
         """Type the order number into 订单号 and press 搜索."""
@@ -25,7 +34,9 @@ class OrderListPage(PortalPage):
         await box.fill(order_no)
         button = await self.require(self.button(labels.search_button), "list.search_button",
                                     labels.search_button, "search")
+        self.ready = False
         await self._navigate("search", button.click)
+        self.ready = True
 
     async def find(self, order_no: str, max_pages: int = 50) -> bool:
         """Search for the order and walk the result pages; True when its link is shown."""
@@ -43,13 +54,16 @@ class OrderListPage(PortalPage):
             next_link = self.link(labels.next_page)
             if await next_link.count() == 0:
                 return False
+            self.ready = False
             await self._navigate("next page", next_link.first.click)
+            self.ready = True
         return False
 
     async def open_order(self, order_no: str) -> OrderDetailPage:
         """Click the order number's link and land on its detail page."""
         table = self.page.locator(self.profile.list.table_css)
         link = table.get_by_role("link", name=order_no, exact=True)
+        self.ready = False
         await self._navigate("open order", link.first.click)
         detail: OrderDetailPage = self._sibling(OrderDetailPage)
         return detail

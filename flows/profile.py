@@ -80,7 +80,7 @@ class DetailLabels(_Section):
 
     heading: str
     field_term_css: str
-    field_value_css: str
+    field_value_xpath: str
     fields: DetailFields
     cancel_button: str
     contact_button: str
