@@ -286,9 +286,11 @@ def config_show(config_file: Path | None, verbose: bool) -> None:
 
 
 def _register() -> None:
+    from bot.check import check_command
     from bot.schedule import schedule_command
 
     cli.add_command(schedule_command)
+    cli.add_command(check_command)
 
 
 _register()

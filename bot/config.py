@@ -236,13 +236,19 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: data}
 
 
-def _merge(base: dict[str, Any], layer: dict[str, Any], source: str,
-           sources: dict[str, str]) -> None:
+def _deep_update(base: dict[str, Any], layer: dict[str, Any]) -> None:
     for key, value in layer.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value, f"{source}", sources)
+            _deep_update(base[key], value)
         else:
             base[key] = value
+
+
+def _merge(base: dict[str, Any], layer: dict[str, Any], source: str,
+           sources: dict[str, str]) -> None:
+    # Sources are recorded once, with full dotted keys: recording inside the recursion
+    # would file nested keys under their bare names ("headless" instead of "browser.headless").
+    _deep_update(base, layer)
     for dotted in _flatten(layer):
         sources[dotted] = source
 
@@ -254,6 +260,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -262,9 +270,10 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
-    accounts = (data.get("portal") or {}).get("accounts") if isinstance(data.get("portal"),
-                                                                        dict) else None
-    for i, acc in enumerate(accounts or []):
+    portal = data.get("portal")
+    accounts = portal.get("accounts") if isinstance(portal, dict) else None
+    # Anything but a list is left to validation, which names the key and the expected type.
+    for i, acc in enumerate(accounts if isinstance(accounts, list) else []):
         if isinstance(acc, dict) and "password" in acc:
             raise ConfigError(f"{path}: portal.accounts.{i}.password: plain passwords are "
                               "refused in configuration files; use password_env: NAME and "
@@ -283,7 +292,10 @@ def _env_layer(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]
         parts = var[len(ENV_PREFIX):].lower().split("__")
         if parts[0] not in sections:
             continue
-        value = yaml.safe_load(raw) if raw.strip() else raw
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw  # not YAML (e.g. "@work" or "a: b: c"): take the text as written
         node = layer
         for part in parts[:-1]:
             node = node.setdefault(part, {})

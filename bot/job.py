@@ -11,6 +11,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from string import Formatter
 from typing import Any
 
 import yaml
@@ -120,12 +121,19 @@ def _text(node: yaml.Node, loader: yaml.SafeLoader, what: str, errors: _Errors,
 
 
 def _check_message(template: str, line: int, what: str, errors: _Errors) -> None:
-    for name in re.findall(r"\{([^{}]*)\}", template):
-        if name not in MESSAGE_PLACEHOLDERS:
-            errors.add(line, f"{what}: unknown placeholder {{{name}}}; known: "
+    # Parsed exactly as str.format reads it when the message is sent: counting braces let
+    # "}{" through, and str.format then failed only after the order had been cancelled.
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in Formatter().parse(template)
+                  if name is not None]
+    except ValueError:
+        errors.add(line, f"{what}: unbalanced braces; write {{{{ or }}}} for a brace itself")
+        return
+    for name, spec, conv in fields:
+        if name not in MESSAGE_PLACEHOLDERS or spec or conv:
+            shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            errors.add(line, f"{what}: unknown placeholder {shown}; known: "
                        + ", ".join("{" + p + "}" for p in sorted(MESSAGE_PLACEHOLDERS)))
-    if template.count("{") != template.count("}"):
-        errors.add(line, f"{what}: unbalanced braces")
 
 
 def parse_job(text: str, profile: Profile, source: str = "<job>") -> Job:
@@ -301,23 +309,40 @@ def load_csv_job(path: Path, profile: Profile, defaults: dict[str, str] | None =
     """Read orders from a CSV with columns order_no, reason, note (UTF-8, BOM or not)."""
     text = _decode(path)
     errors = _Errors(str(path))
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    # strict: an unclosed quote is an error, not a note that swallows the rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [h.strip() for h in next(reader, [])]
+    except csv.Error as exc:
+        errors.add(1, _csv_problem(exc))
+        errors.raise_if_any()
     if "order_no" not in header:
         errors.add(1, "the first line must name the columns order_no, reason, note")
         errors.raise_if_any()
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown:
         errors.add(1, f"unknown columns {unknown}; expected order_no, reason, note")
-    reader.fieldnames = header
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        errors.add(1, f"columns named twice: {repeated}; name each column once")
     checker = _OrderChecker(profile, dict(defaults or {}), errors)
-    for row in reader:
-        line = reader.line_num
-        if None in row:
+    while True:
+        # The line a record starts on (a quoted note may span lines; DictReader's line_num
+        # is the line it ends on).
+        line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.add(line, _csv_problem(exc))
+            break
+        if len(cells) > len(header):
             errors.add(line, "more cells than columns; put notes with commas in quotes")
             continue
+        row = dict(zip(header, cells, strict=False))
         order_no = (row.get("order_no") or "").strip()
-        if not order_no and not any((v or "").strip() for v in row.values()):
+        if not order_no and not any(v.strip() for v in row.values()):
             continue  # blank line, as spreadsheets leave them
         given: dict[str, tuple[str, int]] = {}
         ok = True
@@ -337,6 +362,11 @@ def load_csv_job(path: Path, profile: Profile, defaults: dict[str, str] | None =
         errors.add(1, "no orders in the file")
     errors.raise_if_any()
     return Job(source=str(path), orders=checker.orders)
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    return (f"not valid CSV ({exc}); put a note with commas, quotes or line breaks in double "
+            'quotes and write a quote inside it as ""')
 
 
 def single_order_job(order_no: str, reason: str, note: str, profile: Profile) -> Job:

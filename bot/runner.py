@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from flows.order_list_page import OrderListPage
 from flows.profile import Profile
 
 MAX_RELOGINS_PER_ORDER = 3
+MISMATCH_LIMIT = 3
 # Waiting out the portal's buyer-message rate limit: first pause, and the most in total.
 MESSAGE_WAIT_FIRST_S = 5.0
 MESSAGE_WAIT_MAX_S = 180.0
@@ -68,36 +68,49 @@ class OrderResult:
 
 
 class Pacer:
-    """Spaces one account's page loads: a configured cap, plus a penalty after HTTP 429."""
+    """Spaces one account's page loads (all its tabs together): the configured cap, plus a
+    penalty after HTTP 429 that doubles on a new burst of refusals and shrinks after a
+    quiet spell, so the account settles just under what the portal allows."""
+
+    MAX_PENALTY_S = 10.0
 
     def __init__(self, requests_per_minute: int) -> None:
         self.base_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self.penalty = 0.0
         self._next = 0.0
+        self._last_slowdown = -1e9
         self.slowdowns = 0
 
     async def __call__(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self.penalty and now - self._last_slowdown > max(8 * self.penalty, 4.0):
+            self.penalty = self.penalty * 0.75 if self.penalty > 0.1 else 0.0
+            self._last_slowdown = now  # one step per quiet spell
         interval = max(self.base_interval, self.penalty)
         if interval <= 0:
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
         start = max(now, self._next)
         self._next = start + interval
         if start > now:
             await asyncio.sleep(start - now)
 
     def slow_down(self) -> None:
-        """The portal said 操作太频繁: double the spacing (at most 10 s)."""
-        self.penalty = min(max(self.penalty * 2, 0.5), 10.0)
+        """The portal said 操作太频繁: space page loads further apart.
+
+        Refusals of loads already under way when the first one came count once.
+        """
+        now = asyncio.get_running_loop().time()
+        if now - self._last_slowdown < max(self.penalty, 0.5):
+            return
+        self._last_slowdown = now
+        self.penalty = min(max(self.penalty * 2, 0.5), self.MAX_PENALTY_S)
         self.slowdowns += 1
         logger.warning("portal asks to slow down; spacing page loads {:.1f}s apart",
                        self.penalty)
 
     def ease(self) -> None:
-        """A page loaded fine: relax the penalty a little."""
-        if self.penalty:
-            self.penalty = self.penalty * 0.9 if self.penalty > 0.05 else 0.0
+        """An order went through: nothing to do beyond the quiet-spell decay."""
 
 
 class AccountStopped(Exception):
@@ -138,7 +151,11 @@ class AccountRunner:
         self.results: dict[str, OrderResult] = {}
         self.stopped_by: BotError | None = None
         self._rng = random.Random()
-        self._mismatch_streak: Counter[str] = Counter()
+        self._trace_started = False
+        # Consecutive orders failed by a profile mismatch; past the limit the portal has
+        # clearly changed and the remaining orders fail without touching it.
+        self._mismatches = 0
+        self._broken: ProfileMismatch | None = None
 
     # --- the run ------------------------------------------------------------------------
 
@@ -197,11 +214,29 @@ class AccountRunner:
             queue.put_nowait(order)
         session = AccountSession(host, self.settings, self.account, self.profile, self.pacer)
         await session.open(block_submit=self.dry_run)
+        self._session = session
         try:
             workers = [asyncio.create_task(self._worker(session, queue, i)) for i in range(tabs)]
             await asyncio.gather(*workers)
         finally:
+            await self._finish_trace(session)
             await session.close()
+
+    async def _finish_trace(self, session: AccountSession) -> None:
+        mode = self.settings.browser.trace
+        if mode == "off":
+            return
+        failed = any(r.outcome in (Outcome.FAILED, Outcome.NEEDS_REVIEW)
+                     for r in self.results.values())
+        try:
+            kept = await session.stop_trace(keep=mode == "always" or failed)
+        except Exception as exc:  # a trace is evidence, never a reason to lose the report
+            logger.warning("could not save the trace: {}", exc)
+            return
+        paths = [str(p.relative_to(self.run_dir)) for p in kept]
+        for result in self.results.values():
+            if result.outcome in (Outcome.FAILED, Outcome.NEEDS_REVIEW) or mode == "always":
+                result.artifacts.extend(p for p in paths if p not in result.artifacts)
 
     def collect(self, orders: list[JobOrder]) -> list[OrderResult]:
         """One result per order in job order; orders never reached are `skipped`."""
@@ -256,12 +291,19 @@ class AccountRunner:
         if tab.list_page is None:
             await session.sign_in(tab.page, retry=tab.retry)
             tab.generation = session.generation
+            if self.settings.browser.trace != "off" and not self._trace_started:
+                self._trace_started = True
+                await session.start_trace(self.run_dir / "traces")
             tab.list_page = await session.open_order_list(tab.page, tab.retry)
         return tab.list_page
 
     async def _process(self, session: AccountSession, tab: _Tab, work: _Work) -> OrderResult:
         started = time.monotonic()
         order = work.order
+        if self._broken is not None:
+            return self._result(order, Outcome.FAILED, error=(
+                f"not attempted: the portal's pages no longer match the profile "
+                f"({self._broken}); fix the profile (run `dhbot check`) and run the job again"))
         tab.retry.count = 0
         prior = self.ledger.get(self.account.name, order.order_no)
         state = _OrderState(intent_unknown=bool(prior and prior.intent_unknown))
@@ -287,7 +329,7 @@ class AccountRunner:
                 self.pacer.ease()
                 result.retries += tab.retry.count
                 result.duration_s = time.monotonic() - started
-                self._mismatch_streak.clear()
+                self._mismatches = 0
                 return result
             except (LoginNeedsPerson, CredentialsRejected) as exc:
                 raise AccountStopped(exc) from exc
@@ -309,6 +351,12 @@ class AccountRunner:
                                    login_exc)
                 tab.list_page = None
             except ProfileMismatch as exc:
+                self._mismatches += 1
+                if self._mismatches >= MISMATCH_LIMIT and self._broken is None:
+                    self._broken = exc
+                    logger.error("{} orders in a row met a changed portal page ({}); failing "
+                                 "the rest without trying. Run `dhbot check`.",
+                                 self._mismatches, exc.key)
                 return await self._fail(tab, order, state, exc)
             except (TransientError, PlaywrightError) as exc:
                 if isinstance(exc, RateLimited):

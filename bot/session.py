@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import zipfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,6 +22,16 @@ from flows.home_page import HomePage
 from flows.login_page import LoginPage
 from flows.order_list_page import OrderListPage
 from flows.profile import Profile
+
+
+def scrub_trace(path: Path) -> None:
+    """Rewrite a trace zip with every known secret (passwords, cookies) masked, 0600."""
+    scrubbed = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(scrubbed, "w",
+                                                       zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item, redactor.redact_bytes(src.read(item)))
+    write_private(path, scrubbed.getvalue())
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -89,6 +101,10 @@ class AccountSession:
         self._signed_in = False
         self.logins = 0
         self.blocked_urls: list[str] = []
+        self._trace_dir: Path | None = None
+        self._tracing = False
+        self._chunks = 0
+        self.traces: list[Path] = []
 
     @property
     def generation(self) -> int:
@@ -173,11 +189,60 @@ class AccountSession:
             redactor.add(password)
             logger.info("account {}: logging in as {}", self.account.name,
                         self.account.username)
-            await login.login(self.account.username, password)
+            await self._pause_trace()  # typed passwords must never reach a trace
+            try:
+                await login.login(self.account.username, password)
+            finally:
+                await self._resume_trace()
             self.logins += 1
             self._generation += 1
             self._signed_in = True
             await self.save()
+
+    # --- traces -------------------------------------------------------------------------
+
+    async def start_trace(self, trace_dir: Path) -> None:
+        """Record a Playwright trace from now on (call after signing in)."""
+        assert self.context is not None
+        self._trace_dir = trace_dir
+        await self.context.tracing.start(screenshots=True, snapshots=True)
+        await self.context.tracing.start_chunk()
+        self._tracing = True
+
+    async def _pause_trace(self) -> None:
+        if self._tracing:
+            await self._save_chunk()
+            self._tracing = False
+
+    async def _resume_trace(self) -> None:
+        if self._trace_dir is not None and not self._tracing:
+            assert self.context is not None
+            await self.context.tracing.start_chunk()
+            self._tracing = True
+
+    async def _save_chunk(self) -> None:
+        assert self.context is not None and self._trace_dir is not None
+        self._trace_dir.mkdir(parents=True, exist_ok=True)
+        self._chunks += 1
+        path = self._trace_dir / f"trace-{self.account.name}-{self._chunks}.zip"
+        await self.context.tracing.stop_chunk(path=path)
+        scrub_trace(path)
+        self.traces.append(path)
+
+    async def stop_trace(self, keep: bool) -> list[Path]:
+        """Stop tracing; keep the trace files or delete them. Returns what was kept."""
+        if self.context is None or self._trace_dir is None:
+            return []
+        if self._tracing:
+            await self._save_chunk()
+            self._tracing = False
+        await self.context.tracing.stop()
+        self._trace_dir = None
+        if not keep:
+            for path in self.traces:
+                path.unlink(missing_ok=True)
+            self.traces = []
+        return list(self.traces)
 
     async def save(self) -> None:
         """Save cookies and storage for the next run (0600)."""

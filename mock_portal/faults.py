@@ -48,6 +48,8 @@ class Faults:
     captcha: bool = False
     rate_limit_per_minute: int = 0
     message_rate_per_minute: int = 10
+    # The "minute" of both rate limits; shorter windows keep tests fast.
+    rate_limit_window_s: int = 60
     layout: str = "v1"
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,6 +131,7 @@ _CHECKERS: dict[str, Any] = {
     "captcha": _bool,
     "rate_limit_per_minute": _int,
     "message_rate_per_minute": _int,
+    "rate_limit_window_s": _int,
     "layout": _choice(LAYOUTS),
 }
 

@@ -195,12 +195,13 @@ class PortalState:
         limit = self.faults.rate_limit_per_minute
         if limit <= 0:
             return True
-        return _take(self.request_times.setdefault(account, deque()), limit)
+        return _take(self.request_times.setdefault(account, deque()), limit,
+                     self.faults.rate_limit_window_s)
 
     def allow_message(self, account: str) -> bool:
         """Count a message; False when the account sent too many in the last minute."""
         times = self.message_times.setdefault(account, deque())
-        return _take(times, self.faults.message_rate_per_minute)
+        return _take(times, self.faults.message_rate_per_minute, self.faults.rate_limit_window_s)
 
     # -- fault decisions -------------------------------------------------------------------
 
@@ -209,10 +210,10 @@ class PortalState:
         return probability > 0 and self.rng.random() < probability
 
 
-def _take(times: deque[float], limit: int) -> bool:
-    """Sliding-window limiter: record this moment unless ``limit`` moments lie within a minute."""
+def _take(times: deque[float], limit: int, window_s: float = WINDOW_S) -> bool:
+    """Sliding-window limiter: record this moment unless ``limit`` moments lie in the window."""
     moment = time.monotonic()
-    while times and moment - times[0] >= WINDOW_S:
+    while times and moment - times[0] >= window_s:
         times.popleft()
     if len(times) >= limit:
         return False

@@ -1,0 +1,197 @@
+"""Faults, crashes and signals: dhbot keeps going where it can, stops cleanly where it
+cannot, and never submits twice."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+from bot.lock import AccountLock
+from tests.bot.conftest import Workspace, alive, by_status, descendants
+
+
+def _start(workspace: Workspace, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", *args], cwd=workspace.root,
+                            env=workspace.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive(pids)
+
+
+def test_faults_are_retried_and_counted(workspace: Workspace) -> None:
+    portal = workspace.portal
+    orders = by_status(portal, "待发货", 12)
+    portal.set_faults(latency_ms=20, latency_jitter_ms=10, error_rates={"*": 0.15},
+                      commit_then_fail=0.3, commit_then_fail_mode="status500",
+                      session_lifetime_s=6)
+    job = workspace.write_job([{"order_no": n} for n in orders])
+    workspace.dhbot("run", str(job), timeout=240)
+    report = workspace.last_report()
+    outcomes = Counter(o["outcome"] for o in report["orders"])
+    assert set(outcomes) <= {"submitted", "needs_review", "failed"}, outcomes
+    assert report["retries"] > 0  # 15% of pages failed: retries happened and were counted
+    # Whatever went wrong, never two requests for one order.
+    counts = Counter(r["order_no"] for r in portal.cancel_requests())
+    assert max(counts.values()) == 1
+    assert set(counts) <= set(orders)
+    # Session expiry made the bot log in again instead of failing orders.
+    assert portal.stats()["logins"]["demo_seller"] >= 2
+    # A second run finishes whatever is left, still exactly once.
+    portal.set_faults(error_rates={}, commit_then_fail=0.0)
+    workspace.dhbot("run", str(job), check_code=0, timeout=240)
+    counts = Counter(r["order_no"] for r in portal.cancel_requests())
+    assert counts == Counter({n: 1 for n in orders})
+
+
+def test_commit_then_fail_is_read_back_not_resubmitted(workspace: Workspace) -> None:
+    portal = workspace.portal
+    orders = by_status(portal, "待发货", 3) + by_status(portal, "等待买家付款", 1)
+    portal.set_faults(commit_then_fail=1.0, commit_then_fail_mode="drop")
+    job = workspace.write_job([{"order_no": n} for n in orders])
+    workspace.dhbot("run", str(job), check_code=0)
+    report = workspace.last_report()
+    outcomes = {o["order_no"]: o["outcome"] for o in report["orders"]}
+    assert outcomes == {orders[0]: "submitted", orders[1]: "submitted",
+                        orders[2]: "submitted", orders[3]: "cancelled"}
+    assert all(o["retries"] >= 1 for o in report["orders"])
+    assert Counter(r["order_no"] for r in portal.cancel_requests()) == Counter(
+        {n: 1 for n in orders})
+
+
+def test_captcha_stops_the_account_with_exit_3(workspace: Workspace) -> None:
+    portal = workspace.portal
+    portal.set_faults(captcha=True)
+    job = workspace.write_job([{"order_no": n} for n in by_status(portal, "待发货", 2)])
+    proc = workspace.dhbot("run", str(job), check_code=3)
+    assert "dhbot login --account main --headed" in proc.stdout + proc.stderr
+    report = workspace.last_report()
+    assert {o["outcome"] for o in report["orders"]} == {"skipped"}
+    assert "captcha" in report["stopped"]
+    assert portal.cancel_requests() == []
+
+
+def test_changed_portal_fails_fast_naming_the_profile_key(workspace: Workspace) -> None:
+    portal = workspace.portal
+    portal.set_faults(layout="v2")
+    orders = by_status(portal, "待发货", 6)
+    job = workspace.write_job([{"order_no": n} for n in orders])
+    started = time.monotonic()
+    workspace.dhbot("run", str(job), check_code=1)
+    elapsed = time.monotonic() - started
+    report = workspace.last_report()
+    assert {o["outcome"] for o in report["orders"]} == {"failed"}
+    first = [o for o in report["orders"] if "not attempted" not in o["error"]]
+    assert first, report["orders"]
+    for row in first:
+        # v2 renames 订单管理 in the menu: the first step that meets the change names it.
+        assert "nav.order_management" in row["error"] and "订单管理" in row["error"]
+        assert "page=home" in row["error"]
+        assert row["attempts"] == 1  # not retried
+    # After a few orders in a row the rest fail without touching the portal.
+    assert any("not attempted" in o["error"] for o in report["orders"])
+    assert elapsed < 60
+    assert portal.cancel_requests() == []
+
+
+def test_rate_limit_slows_the_account_down(workspace: Workspace) -> None:
+    portal = workspace.portal
+    # 6 page loads per 5 s: about half of what the bot would do unchecked.
+    portal.set_faults(rate_limit_per_minute=6, rate_limit_window_s=5)
+    orders = by_status(portal, "已发货", 4)
+    job = workspace.write_job([{"order_no": n} for n in orders])
+    workspace.dhbot("run", str(job), check_code=0, timeout=240)
+    report = workspace.last_report()
+    assert {o["outcome"] for o in report["orders"]} == {"not_cancellable"}
+    assert report["retries"] > 0
+    # Backing off keeps the 429 answers few: the bot does not hammer.
+    codes = portal.stats()["status_codes"]
+    assert codes.get("429", 0) <= codes.get("200", 0) // 2, codes
+
+
+def test_busy_account_exits_4_or_waits(workspace: Workspace) -> None:
+    job = workspace.write_job([{"order_no": by_status(workspace.portal, "已发货")[0]}])
+    lock = AccountLock(workspace.root / "state", "main")
+    lock.acquire()
+    try:
+        proc = workspace.dhbot("run", str(job), check_code=4)
+        assert "in use by another dhbot run" in proc.stderr
+        workspace.write_config(concurrency={"on_busy_account": "wait", "busy_wait_s": 1})
+        workspace.dhbot("run", str(job), check_code=4)
+    finally:
+        lock.release()
+    workspace.write_config(concurrency={"on_busy_account": "wait", "busy_wait_s": 30})
+    lock.acquire()
+    waiting = _start(workspace, "run", str(job))
+    time.sleep(2)
+    assert waiting.poll() is None  # still waiting for the account
+    lock.release()
+    assert waiting.wait(timeout=120) == 0
+    assert workspace.portal.cancel_requests() == []
+
+
+def test_sigterm_writes_the_report_and_leaves_no_browser(workspace: Workspace) -> None:
+    portal = workspace.portal
+    portal.set_faults(latency_ms=80)
+    orders = by_status(portal, "待发货", 30)
+    job = workspace.write_job([{"order_no": n} for n in orders])
+    proc = _start(workspace, "run", str(job))
+    deadline = time.monotonic() + 60
+    while len(portal.cancel_requests()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    family = descendants(proc.pid)
+    assert family, "the run started no browser"
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    report = workspace.last_report()
+    outcomes = Counter(o["outcome"] for o in report["orders"])
+    assert outcomes["skipped"] > 0 and outcomes["submitted"] >= 2
+    assert "SIGTERM" in report["stopped"]
+    assert not _wait_gone(family), "browser processes outlived the run"
+    # The rest is done by running the same job again, each order exactly once.
+    portal.set_faults(latency_ms=0)
+    workspace.dhbot("run", str(job), check_code=0, timeout=240)
+    assert Counter(r["order_no"] for r in portal.cancel_requests()) == Counter(
+        {n: 1 for n in orders})
+
+
+def test_secrets_never_reach_files_or_output(workspace: Workspace) -> None:
+    portal = workspace.portal
+    portal.set_faults(session_lifetime_s=5, latency_ms=20)
+    workspace.write_config(browser={"headless": True, "timeout_s": 5,
+                                    "navigation_timeout_s": 15, "trace": "always"})
+    orders = [*by_status(portal, "待发货", 6), "9999999999"]
+    job = workspace.write_job([{"order_no": n} for n in orders])
+    proc = workspace.dhbot("run", "-v", str(job))
+    assert proc.returncode in (0, 1), proc.stderr
+    assert portal.stats()["logins"]["demo_seller"] >= 2  # logged in again under tracing
+    session_file = workspace.root / "state" / "sessions" / "main.json"
+    cookie = next(c["value"] for c in json.loads(session_file.read_text())["cookies"]
+                  if c["name"] == "DHSESSID")
+    secrets = [b"demo-pass", cookie.encode()]
+    traces = list((workspace.root / "runs").glob("*/traces/*.zip"))
+    assert traces, "trace: always kept no trace"
+    import zipfile
+
+    blobs: dict[str, bytes] = {"stdout": proc.stdout.encode(), "stderr": proc.stderr.encode()}
+    for path in workspace.root.rglob("*"):
+        if not path.is_file() or path == session_file or path.suffix == ".yaml":
+            continue  # the saved session holds the cookie by design (0600, checked elsewhere)
+        blobs[str(path)] = path.read_bytes()
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                for name in archive.namelist():
+                    blobs[f"{path}!{name}"] = archive.read(name)
+    leaks = [name for name, data in blobs.items() for s in secrets if s in data]
+    assert leaks == []
+    for path in traces:
+        assert path.stat().st_mode & 0o777 == 0o600
