@@ -1,0 +1,106 @@
+"""The chaos test: 200 orders through latency, random 500s, commit-then-fail, expiring
+sessions and three SIGKILLs, then reruns. Exactly one request per cancellable order."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from tests.bot.conftest import Workspace, alive, descendants
+
+FINAL = {"submitted", "cancelled", "already_requested", "already_cancelled",
+         "not_cancellable", "not_found"}
+CANCELLABLE = {"待发货", "等待买家付款"}
+
+
+def _chaos(workspace: Workspace, orders: int, kills: int, seed: int) -> None:
+    portal = workspace.portal
+    rng = random.Random(seed)
+    everything = portal.orders(account="demo_seller")[:orders]
+    assert len(everything) == orders
+    cancellable = {o["order_no"] for o in everything if o["status"] in CANCELLABLE}
+    portal.set_faults(latency_ms=10, latency_jitter_ms=10, error_rates={"*": 0.10},
+                      commit_then_fail=0.05, commit_then_fail_mode="drop",
+                      session_lifetime_s=20)
+    workspace.write_config(concurrency={"pages_per_account": 4},
+                           retry={"attempts": 3, "backoff_s": 0.2, "backoff_max_s": 2})
+    job = workspace.write_job([{"order_no": o["order_no"]} for o in everything])
+
+    for kill in range(kills):
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", str(job)],
+                                cwd=workspace.root, env=workspace.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        before = len(portal.cancel_requests())
+        # Kill at a random moment once the run is under way (some submits done).
+        deadline = time.monotonic() + 60
+        while len(portal.cancel_requests()) < before + rng.randint(1, 12) \
+                and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0, 1.5))
+        family = descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        gone_by = time.monotonic() + 15
+        while alive(family) and time.monotonic() < gone_by:
+            time.sleep(0.1)
+        assert not alive(family), f"kill {kill + 1}: Chromium outlived the killed bot"
+
+    # Rerun until the job is complete; the faults stay on.
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", str(job)],
+                                cwd=workspace.root, env=workspace.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        family: set[int] = set()
+        while proc.poll() is None:
+            family |= descendants(proc.pid)
+            time.sleep(0.5)
+        assert proc.returncode in (0, 1), proc.stderr
+        assert not alive(family) or not _wait_alive(family), "Chromium left after a run"
+        if proc.returncode == 0:
+            break
+    report = workspace.last_report()
+    outcomes = {o["order_no"]: o for o in report["orders"]}
+    assert set(outcomes) == {o["order_no"] for o in everything}
+    for no, row in outcomes.items():
+        if row["outcome"] == "needs_review":
+            assert row["error"] and row["artifacts"], f"{no}: needs_review without evidence"
+        else:
+            assert row["outcome"] in FINAL, (no, row)
+
+    requests = Counter(r["order_no"] for r in portal.cancel_requests())
+    duplicates = {no: n for no, n in requests.items() if n > 1}
+    assert duplicates == {}, f"submitted twice: {duplicates}"
+    assert set(requests) <= cancellable
+    decided = {no for no, row in outcomes.items() if row["outcome"] != "needs_review"}
+    assert cancellable & decided <= set(requests), "a cancellable order was never submitted"
+    # What the ledger says agrees with the portal.
+    status = {o["order_no"]: o["status"] for o in portal.orders(account="demo_seller")}
+    for no in cancellable & decided:
+        assert status[no] in ("取消审核中", "已取消"), (no, status[no])
+        assert outcomes[no]["outcome"] in ("submitted", "cancelled"), outcomes[no]
+    print(json.dumps(Counter(r["outcome"] for r in report["orders"])))
+
+
+def _wait_alive(pids: set[int], timeout: float = 10.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive(pids)
+
+
+def test_chaos_200_orders_three_kills(workspace: Workspace) -> None:
+    _chaos(workspace, orders=200, kills=3, seed=1)
+
+
+@pytest.mark.soak
+def test_chaos_soak(workspace: Workspace) -> None:
+    """The long version (make soak): more kills, same guarantees."""
+    _chaos(workspace, orders=200, kills=10, seed=2)
