@@ -30,7 +30,9 @@ holds the account; 130 stopped by SIGINT/SIGTERM (report written)."""
 
 
 def _console() -> Console:
-    return Console(stderr=False, highlight=False, soft_wrap=True)
+    # Off a terminal (cron, CI, pipes) tables get room to keep order numbers on one line.
+    width = None if sys.stdout.isatty() else 160
+    return Console(stderr=False, highlight=False, soft_wrap=True, width=width)
 
 
 def config_options(func: F) -> F:

@@ -1,0 +1,105 @@
+"""After the submit: review follow-up (sync), buyer messages, status from the ledger, and
+the dry run that stops before the submit."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.bot.conftest import Workspace, by_status
+
+MESSAGE = "您好，订单 {order_no} 因{reason_label}已申请取消，款项将按平台规则原路退回。"
+
+
+def test_sync_records_approvals_and_rejections(workspace: Workspace) -> None:
+    portal = workspace.portal
+    approve, reject, waiting = by_status(portal, "待发货", 3)
+    job = workspace.write_job([{"order_no": n} for n in (approve, reject, waiting)])
+    workspace.dhbot("run", str(job), check_code=0)
+    portal.review(approve, "approve")
+    portal.review(reject, "reject", "买家已付款发货，请与买家协商")
+
+    proc = workspace.dhbot("sync", check_code=0)
+    assert "cancelled: 1" in proc.stdout and "rejected: 1" in proc.stdout
+    status = json.loads(workspace.dhbot("status", "--json", approve, reject, waiting,
+                                        check_code=0).stdout)
+    rows = {r["order_no"]: r for r in status}
+    assert rows[approve]["outcome"] == "cancelled" and rows[approve]["cancel_date"]
+    assert rows[reject]["outcome"] == "rejected"
+    assert rows[reject]["review_comment"] == "买家已付款发货，请与买家协商"
+    assert rows[waiting]["outcome"] == "submitted"
+
+    # A rerun never resubmits the rejected order; it reports it for a person.
+    workspace.dhbot("run", str(job), check_code=0)
+    assert len(portal.cancel_requests()) == 3
+    rerun = {o["order_no"]: o for o in workspace.last_report()["orders"]}
+    assert rerun[reject]["outcome"] == "rejected"
+    assert "买家已付款发货" in rerun[reject]["error"]
+    # Every run syncs the orders it touches: an approval shows up without `dhbot sync`.
+    portal.review(waiting, "approve")
+    workspace.dhbot("run", str(job), check_code=0)
+    assert {o["order_no"]: o["outcome"] for o in workspace.last_report()["orders"]}[
+        waiting] == "cancelled"
+
+
+def test_status_answers_from_the_ledger_alone(workspace: Workspace) -> None:
+    order = by_status(workspace.portal, "已发货")[0]
+    job = workspace.write_job([{"order_no": order}])
+    workspace.dhbot("run", str(job), check_code=0)
+    # Point the config at a portal that does not exist: status must not need it.
+    workspace.write_config(portal={"base_url": "http://127.0.0.1:9/", "profile": "mock",
+                                   "accounts": [{"name": "main", "username": "demo_seller",
+                                                 "password_env": "DHBOT_PASSWORD_MAIN"}]})
+    rows = json.loads(workspace.dhbot("status", "--json", "--job", str(job),
+                                      check_code=0).stdout)
+    assert rows[0]["order_no"] == order and rows[0]["outcome"] == "not_cancellable"
+    text = workspace.dhbot("status", order, "1234567890", check_code=0).stdout
+    assert order in text and "never seen" in text
+
+
+def test_buyer_message_is_sent_once(workspace: Workspace) -> None:
+    portal = workspace.portal
+    paid = by_status(portal, "待发货", 2)
+    shipped = by_status(portal, "已发货")[0]
+    job = workspace.write_job([{"order_no": n} for n in [*paid, shipped]],
+                              defaults={"reason": "out_of_stock", "note": "仓库断货",
+                                        "message": MESSAGE})
+    workspace.dhbot("run", str(job), check_code=0)
+    messages = portal.messages()
+    assert sorted(m["order_no"] for m in messages) == sorted(paid)  # not the shipped one
+    text = next(m["content"] for m in messages if m["order_no"] == paid[0])
+    assert text == MESSAGE.format(order_no=paid[0], reason_label="缺货")
+    workspace.dhbot("run", str(job), check_code=0)
+    assert len(portal.messages()) == 2
+
+
+def test_bad_message_placeholder_is_refused(workspace: Workspace) -> None:
+    job = workspace.write_job([{"order_no": "1455953156"}],
+                              defaults={"reason": "out_of_stock", "note": "x",
+                                        "message": "您好 {buyer_name}"})
+    proc = workspace.dhbot("run", str(job), check_code=2)
+    assert "{buyer_name}" in proc.stderr
+
+
+def test_dry_run_stops_before_the_submit(workspace: Workspace) -> None:
+    portal = workspace.portal
+    paid = by_status(portal, "待发货", 2)
+    cancelled = by_status(portal, "已取消")[0]
+    job = workspace.write_job([{"order_no": n} for n in [*paid, cancelled, "9999999999"]])
+    workspace.dhbot("run", "--dry-run", str(job), check_code=0)
+    report = workspace.last_report()
+    assert report["dry_run"] is True
+    outcomes = {o["order_no"]: o for o in report["orders"]}
+    assert outcomes[paid[0]]["outcome"] == "would_submit"
+    assert outcomes[cancelled]["outcome"] == "already_cancelled"
+    assert outcomes["9999999999"]["outcome"] == "not_found"
+    shot = workspace.root / "runs" / report["run_id"] / outcomes[paid[0]]["artifacts"][0]
+    assert shot.suffix == ".png" and shot.stat().st_size > 1000
+    assert portal.cancel_requests() == []
+    ledger = workspace.root / "state" / "ledger.sqlite"
+    with sqlite3.connect(ledger) as db:
+        assert db.execute("SELECT count(*) FROM orders WHERE outcome IS NOT NULL").fetchone() \
+            == (0,)
+    # The real run afterwards still does the work.
+    workspace.dhbot("run", str(job), check_code=0)
+    assert sorted(r["order_no"] for r in portal.cancel_requests()) == sorted(paid)
