@@ -36,6 +36,8 @@ SAMPLE_INTERVAL_S = 0.1
 PR_SET_CHILD_SUBREAPER = 36
 # After the root exits, how long its orphans get to exit by themselves before they are killed.
 ORPHAN_GRACE_S = 10.0
+# For this long after it starts, a process's kind is read again at every sample.
+KIND_SETTLE_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,6 @@ class TreeUsage:
 class _Seen:
     proc: psutil.Process
     name: str
-    exe: str
     cpu_s: float = 0.0
     gone: bool = False
 
@@ -99,9 +100,11 @@ class TreeSampler:
                 key = (proc.pid, proc.create_time())
                 seen = self._seen.get(key)
                 if seen is None:
-                    self._seen[key] = _Seen(proc, name=_kind(proc), exe=proc.exe())
-                elif seen.exe != proc.exe():  # /usr/bin/chromium is a script that execs
-                    seen.name, seen.exe = _kind(proc), proc.exe()
+                    self._seen[key] = _Seen(proc, name=_kind(proc))
+                elif time.time() - key[1] < KIND_SETTLE_S:
+                    # A fresh process may still be the wrapper script (/usr/bin/chromium execs
+                    # the real one) or a fork that has not taken its --type yet.
+                    seen.name = _kind(proc)
             except psutil.Error:
                 continue
         rss = 0

@@ -5,15 +5,24 @@
 set -euo pipefail
 PY=${1:-.venv/bin/python}
 
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+apt_ok() { command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || $SUDO true 2>/dev/null; }; }
+
+# Chinese text in screenshots and reports needs a CJK font (best effort).
+if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null)" ] && apt_ok; then
+  echo "fonts: installing a Chinese font (fonts-wqy-zenhei) for screenshots"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      $SUDO apt-get install -y -qq fonts-wqy-zenhei >/dev/null; } || echo "fonts: not installed"
+fi
+
 found=$("$PY" -c 'from bot.browser import find_chromium, playwright_chromium; print(find_chromium() or playwright_chromium() or "")')
 if [ -n "$found" ]; then
   echo "browser: $found"
   exit 0
 fi
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
-if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || $SUDO true 2>/dev/null; }; then
+if apt_ok; then
   echo "browser: none found; installing Debian's chromium with apt-get"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null

@@ -1,0 +1,86 @@
+"""Operator commands through the CLI: reports, runs, config show, guardrails, login."""
+
+from __future__ import annotations
+
+import csv
+import stat
+
+from tests.bot.conftest import Workspace, by_status
+
+
+def test_report_files_runs_and_rerender(workspace: Workspace) -> None:
+    portal = workspace.portal
+    paid = by_status(portal, "待发货")[0]
+    shipped = by_status(portal, "已发货")[0]
+    job = workspace.write_job([{"order_no": paid}, {"order_no": shipped}])
+    workspace.dhbot("run", str(job), check_code=0)
+    report = workspace.last_report()
+    run_dir = workspace.root / "runs" / report["run_id"]
+    for name in ("report.json", "report.html", "report.csv", "junit.xml", "log.jsonl"):
+        assert (run_dir / name).exists(), name
+    raw = (run_dir / "report.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel needs the BOM for Chinese
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert {r["order_no"]: r["outcome"] for r in rows} == {paid: "submitted",
+                                                           shipped: "not_cancellable"}
+    assert rows[0]["note"] == "仓库断货，无法按时发货"
+    assert stat.S_IMODE((run_dir / "report.json").stat().st_mode) == 0o600
+
+    listing = workspace.dhbot("runs", check_code=0).stdout
+    assert report["run_id"] in listing and "submitted=1" in listing
+
+    (run_dir / "report.html").unlink()
+    out = workspace.dhbot("report", report["run_id"][:15], check_code=0).stdout
+    assert (run_dir / "report.html").exists() and "report.html" in out
+    assert workspace.dhbot("report", "no-such-run").returncode == 2
+
+
+def test_config_show_names_sources_and_masks_nothing_secret(workspace: Workspace) -> None:
+    out = workspace.dhbot("config", "show", check_code=0,
+                          extra_env={"DHBOT_CONCURRENCY__PAGES_PER_ACCOUNT": "2"}).stdout
+    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("│")}
+    assert "env:DHBOT_CONCURRENCY__PAGES_PER_ACCOUNT" in lines["concurrency.pages_per_account"]
+    assert "file:" in lines["portal.base_url"]
+    assert "default" in lines["retry.jitter"]
+    assert "demo-pass" not in out
+
+
+def test_large_jobs_need_allow_large(workspace: Workspace) -> None:
+    workspace.write_config(max_orders_per_run=2)
+    job = workspace.write_job([{"order_no": n} for n in by_status(workspace.portal,
+                                                                   "已发货", 3)])
+    proc = workspace.dhbot("run", str(job), check_code=2)
+    assert "max_orders_per_run (2)" in proc.stderr and "--allow-large" in proc.stderr
+    assert workspace.portal.stats()["requests"] == 0
+    workspace.dhbot("run", "--allow-large", str(job), check_code=0)
+
+
+def test_single_order_from_the_command_line(workspace: Workspace) -> None:
+    order = by_status(workspace.portal, "待发货")[0]
+    workspace.dhbot("run", "--order", order, "--reason", "price_error", "--note",
+                    "价格设置错误", check_code=0)
+    (request,) = workspace.portal.cancel_requests()
+    assert request["order_no"] == order and request["reason"] == "价格设置错误"
+
+
+def test_login_saves_a_session_and_explains_without_display(workspace: Workspace) -> None:
+    workspace.dhbot("login", check_code=0)
+    session = workspace.root / "state" / "sessions" / "main.json"
+    assert stat.S_IMODE(session.stat().st_mode) == 0o600
+    env = {k: v for k, v in workspace.env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    workspace.env = env
+    proc = workspace.dhbot("login", "--account", "main", "--headed", check_code=2)
+    assert "no display" in proc.stderr and "xvfb-run" in proc.stderr
+
+
+def test_message_rate_limit_is_waited_out(workspace: Workspace) -> None:
+    portal = workspace.portal
+    portal.set_faults(message_rate_per_minute=1, rate_limit_window_s=12)
+    paid = by_status(portal, "待发货", 2)
+    job = workspace.write_job([{"order_no": n} for n in paid],
+                              defaults={"reason": "out_of_stock", "note": "断货",
+                                        "message": "订单 {order_no} 已申请取消"})
+    proc = workspace.dhbot("run", str(job), check_code=0)
+    assert sorted(m["order_no"] for m in portal.messages()) == sorted(paid)
+    assert "limits buyer messages; waiting" in proc.stderr
+    assert {o["outcome"] for o in workspace.last_report()["orders"]} == {"submitted"}
