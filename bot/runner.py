@@ -41,6 +41,7 @@ from flows.profile import Profile
 
 MAX_RELOGINS_PER_ORDER = 3
 MISMATCH_LIMIT = 3
+RECYCLE_TABS_EVERY = 100
 # Waiting out the portal's buyer-message rate limit: first pause, and the most in total.
 MESSAGE_WAIT_FIRST_S = 5.0
 MESSAGE_WAIT_MAX_S = 180.0
@@ -125,10 +126,22 @@ class _Tab:
     """One browser tab working through orders, positioned on the order list."""
 
     def __init__(self, page: Page, retry: StepRetry) -> None:
-        self.page = page
+        self.page = page  # stays on the order list
+        self.detail: Page | None = None  # orders open here, so the list never reloads
+        self.last = page  # the tab that was used last, for evidence
         self.retry = retry
         self.list_page: OrderListPage | None = None
         self.generation = 0
+        self.orders_done = 0
+
+    async def recycle(self, session: AccountSession) -> None:
+        """Fresh tabs: a renderer's memory grows with every page it has shown."""
+        for page in (self.page, self.detail):
+            if page is not None:
+                await page.close()
+        self.page = self.last = await session.new_page()
+        self.detail = None
+        self.list_page = None
 
 
 class AccountRunner:
@@ -262,6 +275,9 @@ class AccountRunner:
                 self.stop.set()
                 break
             self._finish(result)
+            tab.orders_done += 1
+            if tab.orders_done % RECYCLE_TABS_EVERY == 0:
+                await tab.recycle(session)
 
     # --- one order ----------------------------------------------------------------------
 
@@ -288,6 +304,8 @@ class AccountRunner:
         self.on_result(result)
 
     async def _ensure_tab(self, session: AccountSession, tab: _Tab) -> OrderListPage:
+        if tab.detail is None:
+            tab.detail = await session.new_page()
         if tab.list_page is None:
             await session.sign_in(tab.page, retry=tab.retry)
             tab.generation = session.generation
@@ -316,10 +334,10 @@ class AccountRunner:
             try:
                 list_page = await self._ensure_tab(session, tab)
                 if work.kind == "cancel":
-                    result = await self._attempt(list_page, order, state)
+                    result = await self._attempt(tab, list_page, order, state)
                 elif work.kind == "sync":
                     assert work.prior is not None
-                    result = await self._sync_one(list_page, order, state, work.prior)
+                    result = await self._sync_one(tab, list_page, order, state, work.prior)
                 else:
                     assert work.prior is not None
                     result = self._from_ledger(order, work.prior)
@@ -377,7 +395,8 @@ class AccountRunner:
                 logger.exception("order {}: unexpected error", order.order_no)
                 return await self._fail(tab, order, state, exc)
 
-    async def _sync_one(self, list_page: OrderListPage, order: JobOrder, state: _OrderState,
+    async def _sync_one(self, tab: _Tab, list_page: OrderListPage, order: JobOrder,
+                        state: _OrderState,
                         prior: LedgerRow) -> OrderResult:
         """Read back an order waiting for review and record the platform's decision."""
         assert prior.outcome is not None
@@ -385,7 +404,8 @@ class AccountRunner:
             return self._result(order, Outcome.NEEDS_REVIEW, attempts=state.attempts,
                                 status_before=prior.status_after, previous_run=prior.run_id,
                                 error="the order waiting for review is no longer found")
-        detail = await list_page.open_order(order.order_no)
+        detail = await list_page.open_order(order.order_no, tab.detail)
+        tab.last = detail.page
         facts = await detail.read()
         meaning = self.profile.status_meaning(facts.status)
         outcome = prior.outcome
@@ -423,7 +443,8 @@ class AccountRunner:
         try:
             if not await list_page.find(order.order_no):
                 raise FlowError("order not found for the buyer message", step="message")
-            detail = await list_page.open_order(order.order_no)
+            detail = await list_page.open_order(order.order_no, tab.detail)
+            tab.last = detail.page
             form = await detail.open_contact()
             waited = 0.0
             delay = MESSAGE_WAIT_FIRST_S
@@ -457,7 +478,7 @@ class AccountRunner:
         base = min(retry.backoff_s * (2 ** (attempt - 1)), retry.backoff_max_s)
         return max(0.0, base * (1 + retry.jitter * (2 * self._rng.random() - 1)))
 
-    async def _attempt(self, list_page: OrderListPage, order: JobOrder,
+    async def _attempt(self, tab: _Tab, list_page: OrderListPage, order: JobOrder,
                        state: _OrderState) -> OrderResult:
         if not await list_page.find(order.order_no):
             if state.intent_unknown:
@@ -467,7 +488,8 @@ class AccountRunner:
                                           "found; check it in the portal")
             return self._result(order, Outcome.NOT_FOUND, attempts=state.attempts,
                                 retries=state.retries)
-        detail = await list_page.open_order(order.order_no)
+        detail = await list_page.open_order(order.order_no, tab.detail)
+        tab.last = detail.page
         facts = await detail.read()
         if state.status_before is None:
             state.status_before = facts.status
@@ -535,7 +557,7 @@ class AccountRunner:
 
     async def _fail(self, tab: _Tab, order: JobOrder, state: _OrderState,
                     exc: BaseException) -> OrderResult:
-        artifacts = await self._evidence(tab.page, order)
+        artifacts = await self._evidence(tab.last, order)
         tab.list_page = None  # start the next order from a known page
         outcome = Outcome.NEEDS_REVIEW if state.intent_unknown else Outcome.FAILED
         message = _short(exc)

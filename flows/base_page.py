@@ -174,6 +174,21 @@ class PortalPage:
 
     # --- locators -----------------------------------------------------------------------
 
+    @staticmethod
+    def press(locator: Locator) -> Callable[[], Awaitable[None]]:
+        """A click on an element already checked visible by `require`.
+
+        Playwright's click first waits for two animation frames to see the element is
+        still; Chromium runs animation frames about once a second in every tab but the
+        focused one, so with several tabs each click would stall that long. The portal's
+        pages are server-rendered and still, and `require` has checked the element.
+        """
+
+        async def click() -> None:
+            await locator.click(force=True)
+
+        return click
+
     def button(self, name: str) -> Locator:
         """A button by its exact accessible name."""
         return self.page.get_by_role("button", name=name, exact=True)

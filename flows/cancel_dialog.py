@@ -49,14 +49,14 @@ class CancelDialog(PortalPage):
         submit = await self.require(
             self.dialog.get_by_role("button", name=labels.submit_button, exact=True),
             "dialog.submit_button", labels.submit_button, "submit")
-        await submit.click()
+        await self.press(submit)()
         confirm_dialog = self.page.get_by_role("dialog", name=labels.confirm_name, exact=True)
         await self.require(confirm_dialog, "dialog.confirm_name", labels.confirm_name,
                            "confirm")
         confirm = await self.require(
             confirm_dialog.get_by_role("button", name=labels.confirm_button, exact=True),
             "dialog.confirm_button", labels.confirm_button, "confirm")
-        await self._navigate("confirm", confirm.click, safe=False)
+        await self._navigate("confirm", self.press(confirm), safe=False)
 
     async def validation_error(self) -> str | None:
         """Text of an error the dialog shows after 提交, if any."""

@@ -16,7 +16,7 @@ class HomePage(PortalPage):
         nav = self.profile.nav
         link = await self.require(self.link(nav.my_dhgate), "nav.my_dhgate", nav.my_dhgate,
                                   "open 我的敦煌")
-        await self._navigate("open 我的敦煌", link.click)
+        await self._navigate("open 我的敦煌", self.press(link))
         return self
 
     async def open_order_management(self) -> OrderListPage:
@@ -25,7 +25,7 @@ class HomePage(PortalPage):
         link = await self.require(self.link(nav.order_management).first,
                                   "nav.order_management", nav.order_management,
                                   "open 订单管理")
-        await self._navigate("open 订单管理", link.click)
+        await self._navigate("open 订单管理", self.press(link))
         orders: OrderListPage = self._sibling(OrderListPage)
         orders.list_url = self.page.url
         orders.ready = True

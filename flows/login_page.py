@@ -25,7 +25,7 @@ class LoginPage(PortalPage):
             return True
         open_link = await self.require(self.link(labels.open_link), "login.open_link",
                                        labels.open_link, "open login")
-        await self._navigate("open login", open_link.click)
+        await self._navigate("open login", self.press(open_link))
         return False
 
     async def captcha_shown(self) -> bool:
@@ -45,7 +45,7 @@ class LoginPage(PortalPage):
         await pw.fill(password)
         submit = await self.require(self.button(labels.submit_button), "login.submit_button",
                                     labels.submit_button, "login")
-        await self._navigate("login", submit.click)
+        await self._navigate("login", self.press(submit))
         if self.on_login_page():
             if await self.captcha_shown():
                 raise LoginNeedsPerson("the login page asks for a captcha")

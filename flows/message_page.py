@@ -28,7 +28,7 @@ class MessagePage(PortalPage):
         await box.fill(text)
         button = await self.require(self.button(labels.send_button), "message.send_button",
                                     labels.send_button, "send message")
-        await self._navigate("send message", button.click)
+        await self._navigate("send message", self.press(button))
         if await self.text_visible(labels.rate_limited_text):
             return MessageResult.RATE_LIMITED
         if await self.text_visible(labels.sent_text):

@@ -58,7 +58,7 @@ class OrderDetailPage(PortalPage):
         detail = self.profile.detail
         button = await self.require(self.button(detail.cancel_button), "detail.cancel_button",
                                     detail.cancel_button, "open cancel dialog")
-        await button.click()
+        await self.press(button)()
         dialog: CancelDialog = self._sibling(CancelDialog)
         await dialog.wait_open()
         return dialog
@@ -70,6 +70,6 @@ class OrderDetailPage(PortalPage):
             self.button(detail.contact_button))
         await self.require(link.first, "detail.contact_button", detail.contact_button,
                            "contact buyer")
-        await self._navigate("contact buyer", link.first.click)
+        await self._navigate("contact buyer", self.press(link.first))
         page: MessagePage = self._sibling(MessagePage)
         return page

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
+from playwright.async_api import Page
+
+from bot.errors import ProfileMismatch
 from flows.base_page import PortalPage
 from flows.order_detail_page import OrderDetailPage
 
@@ -35,7 +38,7 @@ class OrderListPage(PortalPage):
         button = await self.require(self.button(labels.search_button), "list.search_button",
                                     labels.search_button, "search")
         self.ready = False
-        await self._navigate("search", button.click)
+        await self._navigate("search", self.press(button))
         self.ready = True
 
     async def find(self, order_no: str, max_pages: int = 50) -> bool:
@@ -55,15 +58,29 @@ class OrderListPage(PortalPage):
             if await next_link.count() == 0:
                 return False
             self.ready = False
-            await self._navigate("next page", next_link.first.click)
+            await self._navigate("next page", self.press(next_link.first))
             self.ready = True
         return False
 
-    async def open_order(self, order_no: str) -> OrderDetailPage:
-        """Click the order number's link and land on its detail page."""
+    async def open_order(self, order_no: str, into: Page | None = None) -> OrderDetailPage:
+        """Open the order number's link and land on its detail page.
+
+        With `into`, the order opens in that second tab (as a ctrl-click would) and this
+        tab stays on the list, ready for the next search.
+        """
         table = self.page.locator(self.profile.list.table_css)
-        link = table.get_by_role("link", name=order_no, exact=True)
-        self.ready = False
-        await self._navigate("open order", link.first.click)
-        detail: OrderDetailPage = self._sibling(OrderDetailPage)
-        return detail
+        link = table.get_by_role("link", name=order_no, exact=True).first
+        if into is None:
+            self.ready = False
+            await self._navigate("open order", self.press(link))
+            detail: OrderDetailPage = self._sibling(OrderDetailPage)
+            return detail
+        href = await link.get_attribute("href")
+        if not href:
+            raise ProfileMismatch(f"the link of order {order_no} has no address",
+                                  step="open order", page=self.page_name,
+                                  key="list.table_css", looked_for=f"a[href] {order_no}")
+        opened = OrderDetailPage(into, self.profile, self.base_url, self.pacer,
+                                 self.element_timeout_ms, self.retry)
+        await opened.goto("open order", urljoin(self.page.url, href))
+        return opened
