@@ -35,4 +35,4 @@ bench: setup
 	$(PY) bench/run.py $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) state runs demo/runs .demo-state .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) state runs demo/runs demo/.state .pytest_cache .mypy_cache .ruff_cache

@@ -166,9 +166,12 @@ def test_sigterm_writes_the_report_and_leaves_no_browser(workspace: Workspace) -
 
 def test_secrets_never_reach_files_or_output(workspace: Workspace) -> None:
     portal = workspace.portal
-    portal.set_faults(session_lifetime_s=5, latency_ms=20)
+    # One tab and a slow portal: the run outlives a few 3-second sessions, so the bot
+    # logs in again while the trace records.
+    portal.set_faults(session_lifetime_s=3, latency_ms=150)
     workspace.write_config(browser={"headless": True, "timeout_s": 5,
-                                    "navigation_timeout_s": 15, "trace": "always"})
+                                    "navigation_timeout_s": 15, "trace": "always"},
+                           concurrency={"pages_per_account": 1})
     orders = [*by_status(portal, "待发货", 6), "9999999999"]
     job = workspace.write_job([{"order_no": n} for n in orders])
     proc = workspace.dhbot("run", "-v", str(job))

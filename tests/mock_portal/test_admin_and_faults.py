@@ -42,6 +42,7 @@ def test_faults_get_put_and_validation(portal: PortalServer) -> None:
         "captcha": False,
         "rate_limit_per_minute": 0,
         "message_rate_per_minute": 10,
+        "rate_limit_window_s": 60,
         "layout": "v1",
     }
     merged = portal.set_faults(latency_ms=5, error_rates={"detail": 0.5})
