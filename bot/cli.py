@@ -24,9 +24,10 @@ from flows.profile import Profile, ProfileError, load_profile
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES_HELP = """Exit codes: 0 every order has an outcome other than failed, needs_review or
-skipped; 1 some order failed or needs review; 2 bad config or job (nothing done); 3 login needs a
-person (captcha or verification: run `dhbot login --account NAME --headed`); 4 another run
-holds the account; 130 stopped by SIGINT/SIGTERM (report written)."""
+skipped; 1 some order failed, needs review or was skipped; 2 bad config or job (nothing done),
+or the portal refused the user name or password; 3 login needs a person (captcha or
+verification: run `dhbot login --account NAME --headed`); 4 another run holds the account;
+130 stopped by SIGINT/SIGTERM (report written)."""
 
 
 def _console() -> Console:

@@ -1,7 +1,7 @@
-"""One run per account at a time, across processes: an flock on a file in the state folder.
+"""Exclusive locks across processes: an flock on a file in the state folder.
 
-The kernel drops the lock when the holder dies, even by SIGKILL, so a crash never leaves
-an account locked.
+One run per account, one scheduler per state folder. The kernel drops a lock when its
+holder dies, even by SIGKILL, so a crash never leaves anything locked.
 """
 
 from __future__ import annotations
@@ -12,20 +12,23 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from bot.errors import AccountBusy
+from bot.errors import AccountBusy, BotError, SchedulerBusy
 
 
-class AccountLock:
-    """Exclusive lock on one account; `wait_s` > 0 waits that long before giving up."""
+class FileLock:
+    """An exclusive lock on one file; `wait_s` > 0 waits that long before giving up."""
 
-    def __init__(self, state_dir: Path, account: str, wait_s: float = 0.0) -> None:
-        self.path = state_dir / "locks" / f"{account}.lock"
-        self.account = account
+    def __init__(self, path: Path, wait_s: float = 0.0) -> None:
+        self.path = path
         self.wait_s = wait_s
         self._fd: int | None = None
 
+    def busy(self, holder: str) -> BotError:
+        """The error raised when another process holds the lock (`holder`: its pid)."""
+        return BotError(f"{self.path} is locked" + (f" by pid {holder}" if holder else ""))
+
     def acquire(self) -> None:
-        """Take the lock or raise AccountBusy."""
+        """Take the lock or raise `busy(...)`."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + self.wait_s
@@ -37,11 +40,7 @@ class AccountLock:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
                     os.close(fd)
-                    raise AccountBusy(
-                        f"account {self.account!r} is in use by another dhbot run"
-                        + (f" (pid {holder})" if holder else "")
-                        + "; wait for it to finish, or set concurrency.on_busy_account: wait"
-                    ) from None
+                    raise self.busy(holder) from None
                 time.sleep(0.5)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -54,10 +53,37 @@ class AccountLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> AccountLock:
+    def __enter__(self) -> FileLock:
         self.acquire()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+class AccountLock(FileLock):
+    """One dhbot run per account at a time."""
+
+    def __init__(self, state_dir: Path, account: str, wait_s: float = 0.0) -> None:
+        super().__init__(state_dir / "locks" / f"{account}.lock", wait_s)
+        self.account = account
+
+    def busy(self, holder: str) -> BotError:
+        return AccountBusy(
+            f"account {self.account!r} is in use by another dhbot run"
+            + (f" (pid {holder})" if holder else "")
+            + "; wait for it to finish, or set concurrency.on_busy_account: wait")
+
+
+class SchedulerLock(FileLock):
+    """One `dhbot schedule` per state folder."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(state_dir / "scheduler.lock")
+
+    def busy(self, holder: str) -> BotError:
+        return SchedulerBusy(
+            f"another dhbot schedule is running on {self.path.parent}"
+            + (f" (pid {holder})" if holder else "")
+            + "; only one scheduler may use a state folder")

@@ -3,6 +3,7 @@ every known secret (passwords, cookie values) replaced before any sink sees it."
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,4 +63,5 @@ def setup_logging(verbose: bool = False, console: Any = None) -> None:
 def add_run_log(path: Path) -> int:
     """Write JSON lines for this run into `path`; returns the sink id to remove later."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # private from birth
     return logger.add(path, level="DEBUG", serialize=True, enqueue=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +105,3 @@ def print_summary(report: RunReport, console: Console, report_path: Path) -> Non
         console.print(f"[red]stopped:[/red] {report.stopped}")
     console.print(f"report: {report_path}")
 
-
-def result_as_dict(result: OrderResult) -> dict[str, Any]:
-    """An order result as plain data."""
-    data = asdict(result)
-    data["outcome"] = result.outcome.value
-    return data

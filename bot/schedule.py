@@ -8,7 +8,6 @@ and every run behaves exactly as it does when an operator types it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -23,14 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import IO, Any
 
 import click
 from loguru import logger
 
 from bot.config import LoadedSettings, ScheduleConfig, cron_trigger, load_settings
-from bot.errors import ConfigError, SchedulerBusy
+from bot.errors import ConfigError
+from bot.lock import SchedulerLock
 from bot.log import setup_logging
 
 # A job file is taken only once its size and mtime have stood still this long.
@@ -38,56 +38,11 @@ STABLE_S = 2.0
 JOB_SUFFIXES = (".yaml", ".yml")
 # Names a writer uses while the file is incomplete; never picked up.
 PARTIAL_SUFFIXES = (".part", ".tmp")
-LOCK_NAME = "scheduler.lock"
 # `dhbot run` exit codes that mean "nothing was decided, try again later": the job stays put.
 EXIT_ACCOUNT_BUSY = 4
 EXIT_INTERRUPTED = 130
 # `dhbot run` asks for confirmation on a terminal; nobody is there to answer.
 RUN_CONFIRM_FLAGS: tuple[str, ...] = ("--yes",)
-
-
-class SchedulerLock:
-    """One scheduler per state folder: an flock on `<state_dir>/scheduler.lock`.
-
-    Same pattern as bot/lock.py's AccountLock: the kernel drops the lock when the holder dies.
-    """
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / LOCK_NAME
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock at once or raise SchedulerBusy naming the holder's pid."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise SchedulerBusy(
-                f"another dhbot schedule is running on {self.path.parent}"
-                + (f" (pid {holder})" if holder else "")
-                + "; only one scheduler may use a state folder"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        """Give the lock back."""
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    def __enter__(self) -> SchedulerLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.release()
 
 
 class Disposition(Enum):

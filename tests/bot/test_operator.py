@@ -84,3 +84,36 @@ def test_message_rate_limit_is_waited_out(workspace: Workspace) -> None:
     assert sorted(m["order_no"] for m in portal.messages()) == sorted(paid)
     assert "limits buyer messages; waiting" in proc.stderr
     assert {o["outcome"] for o in workspace.last_report()["orders"]} == {"submitted"}
+
+
+def test_real_portal_asks_for_confirmation_on_a_terminal(workspace: Workspace) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    workspace.write_config(portal={"base_url": "https://seller.example.invalid/",
+                                   "profile": "mock",
+                                   "accounts": [{"name": "main", "username": "demo_seller",
+                                                 "password_env": "DHBOT_PASSWORD_MAIN"}]})
+    job = workspace.write_job([{"order_no": "1455953156"}])
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", str(job)],
+                            cwd=workspace.root, env=workspace.env, stdin=follower,
+                            stdout=follower, stderr=follower)
+    os.close(follower)
+    output = b""
+    while b"Go ahead?" not in output:
+        output += os.read(leader, 1024)
+    os.write(leader, b"n\n")
+    assert proc.wait(timeout=30) == 2
+    try:
+        while chunk := os.read(leader, 1024):
+            output += chunk
+    except OSError:
+        pass  # the terminal closes with the process
+    os.close(leader)
+    text = output.decode(errors="replace")
+    assert "About to cancel 1 order(s)" in text and "seller.example.invalid" in text
+    assert "not confirmed; nothing was done" in text
+    assert not (workspace.root / "runs").exists()
