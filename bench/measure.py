@@ -47,12 +47,27 @@ class TreeUsage:
     wall_s: float
     cpu_s: float
     peak_rss_mb: float
+    # Proportional set size: shared pages split between the processes that map them. Summing
+    # RSS over Chromium's processes counts its shared memory once per process.
+    peak_pss_mb: float
     peak_processes: int
     exit_code: int
     # Own CPU per process kind as last sampled: where the time went. Slightly short of cpu_s,
     # which also holds what each process did after its last sample.
     cpu_by_process: dict[str, float]
     orphans_reaped: int
+
+
+def _pss(pid: int) -> int:
+    """Bytes of proportional set size of one process (0 when unreadable)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 @dataclass
@@ -69,6 +84,7 @@ class TreeSampler:
     def __init__(self, root_pid: int, interval: float = SAMPLE_INTERVAL_S) -> None:
         self.interval = interval
         self.peak_rss = 0
+        self.peak_pss = 0
         self.peak_processes = 0
         self._seen: dict[tuple[int, float], _Seen] = {}
         self._stop = threading.Event()
@@ -108,6 +124,7 @@ class TreeSampler:
             except psutil.Error:
                 continue
         rss = 0
+        pss = 0
         alive = 0
         # Processes seen once stay followed: an orphan leaves the parent links psutil walks.
         for seen in self._seen.values():
@@ -119,12 +136,14 @@ class TreeSampler:
                         continue
                     times = seen.proc.cpu_times()
                     rss += seen.proc.memory_info().rss
+                    pss += _pss(seen.proc.pid)
             except psutil.Error:
                 seen.gone = True
                 continue
             seen.cpu_s = times.user + times.system
             alive += 1
         self.peak_rss = max(self.peak_rss, rss)
+        self.peak_pss = max(self.peak_pss, pss)
         self.peak_processes = max(self.peak_processes, alive)
 
     def cpu_by_process(self) -> dict[str, float]:
@@ -202,6 +221,7 @@ def run_measured(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
         wall_s=wall,
         cpu_s=_children_cpu_s() - cpu_before,
         peak_rss_mb=sampler.peak_rss / 2**20,
+        peak_pss_mb=sampler.peak_pss / 2**20,
         peak_processes=sampler.peak_processes,
         exit_code=proc.returncode,
         cpu_by_process=sampler.cpu_by_process(),

@@ -91,6 +91,7 @@ class Measurement:
     cpu_s_per_order: float = 0.0
     orphans_reaped: int = 0
     peak_rss_mb: float = 0.0
+    peak_pss_mb: float = 0.0
     peak_processes: int = 0
     exit_code: int = 0
     cpu_by_process: dict[str, float] = field(default_factory=dict)
@@ -218,6 +219,7 @@ class Bench:
         m.cpu_s = usage.cpu_s
         m.orphans_reaped = usage.orphans_reaped
         m.peak_rss_mb = usage.peak_rss_mb
+        m.peak_pss_mb = usage.peak_pss_mb
         m.peak_processes = usage.peak_processes
         m.orders_per_min = 60 * n / usage.wall_s
         m.wall_s_per_order = usage.wall_s / n
@@ -234,7 +236,8 @@ class Bench:
         self.console.print(f"  {m.label:<16} {m.latency_ms:>3} ms  {n:>4} orders  "
                            f"{m.wall_s:7.1f} s  {m.orders_per_min:7.1f}/min  "
                            f"cpu {m.cpu_s_per_order:6.3f} s/order  "
-                           f"peak {m.peak_rss_mb:6.0f} MB  {mark}")
+                           f"peak {m.peak_rss_mb:6.0f} MB RSS {m.peak_pss_mb:6.0f} MB PSS  "
+                           f"{mark}")
         return m
 
     def _verify(self, orders: list[str]) -> list[str]:
@@ -298,7 +301,8 @@ def compute_ratios(main: list[Measurement], scale: list[Measurement],
     per_page: dict[str, float | None] = {}
     for lat in LATENCIES_MS:
         one, many = find(main, "dhbot", lat, lo), find(main, "dhbot", lat, hi)
-        per_page[f"{lat}ms"] = (round((many.peak_rss_mb - one.peak_rss_mb) / (hi - lo), 1)
+        # PSS: what each extra page really adds (RSS counts shared memory per process).
+        per_page[f"{lat}ms"] = (round((many.peak_pss_mb - one.peak_pss_mb) / (hi - lo), 1)
                                 if one and many else None)
     known = [v for v in per_page.values() if v is not None]
     ratios["mb_per_extra_page"] = max(known) if known else None
@@ -378,7 +382,8 @@ def main_table(measurements: list[Measurement], title: str) -> Table:
     """One row per measurement; `load` is the machine's 1-minute load average after it."""
     table = Table(title=title, title_justify="left")
     for col in ("contender", "latency", "orders", "valid", "orders/min", "median s",
-                "p95 s", "wall s", "wall s/order", "CPU s/order", "peak MB", "procs",
+                "p95 s", "wall s", "wall s/order", "CPU s/order", "peak RSS MB",
+                "peak PSS MB", "procs",
                 "req/order", "load"):
         table.add_column(col, justify="left" if col in ("contender", "valid") else "right")
     for m in measurements:
@@ -386,7 +391,7 @@ def main_table(measurements: list[Measurement], title: str) -> Table:
                       "yes" if m.valid else "[red]NO[/]", f"{m.orders_per_min:.1f}",
                       f"{m.median_s:.2f}", f"{m.p95_s:.2f}", f"{m.wall_s:.1f}",
                       f"{m.wall_s_per_order:.3f}", f"{m.cpu_s_per_order:.3f}",
-                      f"{m.peak_rss_mb:.0f}", str(m.peak_processes),
+                      f"{m.peak_rss_mb:.0f}", f"{m.peak_pss_mb:.0f}", str(m.peak_processes),
                       f"{m.requests_per_order:.1f}", f"{m.load_avg_1m:.1f}")
     return table
 

@@ -65,11 +65,19 @@ class BrowserHost:
                      self.headless)
         self.browser = await self._pw.chromium.launch(
             executable_path=executable, headless=self.headless,
-            args=launch_args(("--blink-settings=imagesEnabled=false",)
-                             if "image" in cfg.block_resources else ()),
+            args=launch_args(self._flags()),
             slow_mo=cfg.slow_mo_ms or None,
         )
         return self
+
+    def _flags(self) -> tuple[str, ...]:
+        cfg = self.settings.browser
+        flags: list[str] = []
+        if "image" in cfg.block_resources:
+            flags.append("--blink-settings=imagesEnabled=false")
+        if cfg.renderer_processes:
+            flags.append(f"--renderer-process-limit={cfg.renderer_processes}")
+        return (*flags, *cfg.extra_args)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
