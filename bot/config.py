@@ -133,7 +133,7 @@ class BrowserConfig(_Frozen):
     # which also turns off the HTTP cache, so they are not blocked by default.
     block_resources: list[Literal["image", "font", "media"]] = ["image"]
     trace: Literal["off", "on-failure", "always"] = "off"
-    # All tabs show the same site: one renderer process for them all costs ~30 MB per extra
+    # All tabs show the same site: one renderer process for them all costs ~40 MB per extra
     # tab instead of ~200 and less CPU (bench/). 0 = Chromium's own limit.
     renderer_processes: int = Field(1, ge=0, le=64)
     extra_args: list[str] = Field(default_factory=list,
