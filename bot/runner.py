@@ -110,9 +110,6 @@ class Pacer:
         logger.warning("portal asks to slow down; spacing page loads {:.1f}s apart",
                        self.penalty)
 
-    def ease(self) -> None:
-        """An order went through: nothing to do beyond the quiet-spell decay."""
-
 
 class AccountStopped(Exception):
     """The account cannot go on (captcha, refused credentials); carries the cause."""
@@ -344,7 +341,6 @@ class AccountRunner:
                 if self._message_due(order, result.outcome,
                                      prior.message_sent_at if prior else None):
                     await self._send_message(tab, list_page, order, result)
-                self.pacer.ease()
                 result.retries += tab.retry.count
                 result.duration_s = time.monotonic() - started
                 self._mismatches = 0
