@@ -622,7 +622,7 @@ class ProfileChecker:
 
     async def _close_dialogs(self, tab: _Probe) -> None:
         """Close whatever dialog is open with Escape, as a person would; never 确定."""
-        shown = tab.page.locator("dialog[open], [role=dialog]:visible")
+        shown = tab.page.locator(self.profile.dialog.open_css).filter(visible=True)
         for _ in range(3):
             if await shown.count() == 0:
                 return

@@ -26,7 +26,7 @@ class CancelDialog(PortalPage):
         (worth a retry); an open dialog under another name means the portal changed.
         """
         try:
-            await self.page.locator("dialog[open], [role=dialog]").first.wait_for(
+            await self.page.locator(self.profile.dialog.open_css).first.wait_for(
                 state="visible", timeout=self.element_timeout_ms)
         except PlaywrightTimeoutError as exc:
             raise TransientError("the cancel dialog did not open (the page's script may not "

@@ -97,6 +97,8 @@ class DialogLabels(_Section):
     submit_button: str
     confirm_name: str
     confirm_button: str
+    # Any open dialog, whatever its name (tells "did not open" from "renamed").
+    open_css: str = "dialog[open], [role=dialog]"
 
 
 class MessageLabels(_Section):
