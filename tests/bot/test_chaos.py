@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from tests.bot.conftest import Workspace, alive, descendants
+from tests.bot.conftest import Workspace, descendants, wait_gone
 
 FINAL = {"submitted", "cancelled", "already_requested", "already_cancelled",
          "not_cancellable", "not_found"}
@@ -48,10 +48,7 @@ def _chaos(workspace: Workspace, orders: int, kills: int, seed: int) -> None:
         family = descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-        gone_by = time.monotonic() + 15
-        while alive(family) and time.monotonic() < gone_by:
-            time.sleep(0.1)
-        assert not alive(family), f"kill {kill + 1}: Chromium outlived the killed bot"
+        assert not wait_gone(family), f"kill {kill + 1}: Chromium outlived the killed bot"
 
     # Rerun until the job is complete; the faults stay on.
     for _ in range(4):
@@ -63,7 +60,7 @@ def _chaos(workspace: Workspace, orders: int, kills: int, seed: int) -> None:
             family |= descendants(proc.pid)
             time.sleep(0.5)
         assert proc.returncode in (0, 1), proc.stderr
-        assert not alive(family) or not _wait_alive(family), "Chromium left after a run"
+        assert not wait_gone(family), "Chromium left after a run"
         if proc.returncode == 0:
             break
     report = workspace.last_report()
@@ -87,13 +84,6 @@ def _chaos(workspace: Workspace, orders: int, kills: int, seed: int) -> None:
         assert status[no] in ("取消审核中", "已取消"), (no, status[no])
         assert outcomes[no]["outcome"] in ("submitted", "cancelled"), outcomes[no]
     print(json.dumps(Counter(r["outcome"] for r in report["orders"])))
-
-
-def _wait_alive(pids: set[int], timeout: float = 10.0) -> set[int]:
-    deadline = time.monotonic() + timeout
-    while alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return alive(pids)
 
 
 def test_chaos_200_orders_three_kills(workspace: Workspace) -> None:

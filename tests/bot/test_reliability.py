@@ -11,20 +11,13 @@ import time
 from collections import Counter
 
 from bot.lock import AccountLock
-from tests.bot.conftest import Workspace, alive, by_status, descendants
+from tests.bot.conftest import Workspace, by_status, descendants, wait_gone
 
 
 def _start(workspace: Workspace, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "bot.cli", *args], cwd=workspace.root,
                             env=workspace.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-
-
-def _wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
-    deadline = time.monotonic() + timeout
-    while alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return alive(pids)
 
 
 def test_faults_are_retried_and_counted(workspace: Workspace) -> None:
@@ -156,7 +149,7 @@ def test_sigterm_writes_the_report_and_leaves_no_browser(workspace: Workspace) -
     outcomes = Counter(o["outcome"] for o in report["orders"])
     assert outcomes["skipped"] > 0 and outcomes["submitted"] >= 2
     assert "SIGTERM" in report["stopped"]
-    assert not _wait_gone(family), "browser processes outlived the run"
+    assert not wait_gone(family), "browser processes outlived the run"
     # The rest is done by running the same job again, each order exactly once.
     portal.set_faults(latency_ms=0)
     workspace.dhbot("run", str(job), check_code=0, timeout=240)
