@@ -5,18 +5,22 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup browser demo test lint bench soak clean
+.PHONY: setup browser services demo test test-distributed lint bench bench-distributed soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,distributed]'
 	@touch $(STAMP)
 
 setup: $(STAMP) browser
 
 browser: $(STAMP)
 	@bash scripts/ensure-browser.sh $(PY)
+
+# redis-server and PostgreSQL from Debian, for the distributed tests (they start their own).
+services:
+	@bash scripts/ensure-services.sh
 
 demo: setup
 	$(PY) scripts/demo.py
@@ -25,8 +29,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: setup lint
+test: setup services lint
 	$(PY) -m pytest
+
+test-distributed: setup services
+	$(PY) -m pytest -m distributed tests
 
 soak: setup
 	$(PY) -m pytest -m soak tests

@@ -17,7 +17,6 @@ from bot import __version__
 from bot.config import LoadedSettings, describe, load_settings
 from bot.errors import BotError, ConfigError, JobError, UsageError
 from bot.job import Job, load_csv_job, load_job, single_order_job
-from bot.ledger import Ledger
 from bot.log import setup_logging
 from flows.profile import Profile, ProfileError, load_profile
 
@@ -110,7 +109,13 @@ def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_c
         if not reason:
             raise JobError("--order needs --reason (one of: " + ", ".join(profile.reasons) + ")")
         job = single_order_job(str(one_order), reason, note, profile)
-    acc = loaded.settings.portal.account(account or job.account)
+    named = job.accounts(account)
+    if len(named) > 1:
+        raise JobError(f"{job.source}: the orders belong to {len(named)} accounts ("
+                       + ", ".join(str(n) for n in named) + "); `dhbot run` drives one "
+                       "account: give --account, or run the job on workers with "
+                       "`dhbot submit`")
+    acc = loaded.settings.portal.account(named[0])
     _preflight(loaded, job, acc.name, allow_large)
     console = _console()
     _confirm(loaded, job, acc.name, dry_run, yes, console)
@@ -203,11 +208,11 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
     wanted: list[str] | None = list(order_nos) or None
     if job_file is not None:
         wanted = (wanted or []) + [o.order_no for o in load_job(job_file, profile).orders]
-    ledger_path = loaded.settings.paths.state_dir / "ledger.sqlite"
-    if not ledger_path.exists():
-        rows = []
-    else:
-        ledger = Ledger(ledger_path)
+    from bot.execute import existing_ledger
+
+    ledger = existing_ledger(loaded)
+    rows = []
+    if ledger is not None:
         rows = ledger.rows(account=account, order_nos=wanted)
         ledger.close()
     known = {r.order_no for r in rows}
@@ -240,21 +245,116 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
 @config_options
 @click.option("--limit", default=20, show_default=True, help="How many runs to list.")
 def runs(config_file: Path | None, verbose: bool, limit: int) -> None:
-    """List recent runs with their counts."""
+    """List recent runs with their counts (distributed runs with their parts)."""
+    from bot.execute import existing_ledger
+
     loaded, _ = _load(config_file, {}, verbose)
-    ledger_path = loaded.settings.paths.state_dir / "ledger.sqlite"
     table = Table()
     for col in ("run", "started", "finished", "job", "counts"):
-        table.add_column(col)
-    if ledger_path.exists():
-        ledger = Ledger(ledger_path)
-        for run_row in ledger.runs(limit):
-            summary = json.loads(run_row["summary"]) if run_row["summary"] else {}
-            table.add_row(run_row["run_id"], run_row["started_at"], run_row["finished_at"] or
-                          "(unfinished)", run_row["job"] or "",
-                          " ".join(f"{k}={v}" for k, v in summary.items()))
-        ledger.close()
+        table.add_column(col, overflow="fold")
+    ledger = existing_ledger(loaded)
+    if ledger is not None:
+        try:
+            for run_row in ledger.runs(limit):
+                summary = json.loads(run_row["summary"]) if run_row["summary"] else {}
+                table.add_row(run_row["run_id"], run_row["started_at"],
+                              run_row["finished_at"] or "(unfinished)", run_row["job"] or "",
+                              _counts(summary))
+                if run_row.get("mode") == "distributed":
+                    for part in ledger.parts(run_row["run_id"]):
+                        table.add_row(*_part_row(part))
+        finally:
+            ledger.close()
     _console().print(table)
+
+
+def _counts(summary: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in summary.items())
+
+
+def _part_row(part: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """A distributed run's part as a row under its run in `dhbot runs`."""
+    size = len(json.loads(part["orders"]))
+    state = part["state"]
+    if part["attempts"] and part["attempts"] > 1:
+        state += f", attempt {part['attempts']}"
+    detail = _counts(json.loads(part["summary"])) if part["summary"] else state
+    if part["error"]:
+        detail += f" ({part['error']})"
+    return (f"  part {part['part_no']}", part["started_at"] or "", part["finished_at"] or "",
+            f"{part['account']}: {size} orders on {part['worker'] or '(not started)'}",
+            detail if part["summary"] else state)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
+@config_options
+@click.option("--account", help="Account for orders the job does not assign to one.")
+@click.option("--no-wait", is_flag=True,
+              help="Queue the parts and return; follow the run later with `dhbot wait`.")
+@click.option("--timeout", type=click.FloatRange(min=1), help="Stop waiting after SECONDS.")
+@click.option("--allow-large", is_flag=True, help="Allow more orders than max_orders_per_run.")
+def submit(job_file: Path, config_file: Path | None, verbose: bool, account: str | None,
+           no_wait: bool, timeout: float | None, allow_large: bool) -> None:
+    """Split a job into per-account parts and queue them for `dhbot worker`s.
+
+    The orders may belong to several accounts (`account:` per order or at the top of the
+    job file). Workers on any machine run the parts, one worker per account at a time;
+    the ledger keeps every cancellation exactly once. Waits for the run and writes its
+    report, as `dhbot run` does, unless --no-wait.
+    """
+    from bot.distributed import submit_job
+
+    loaded, profile = _load(config_file, {}, verbose)
+    job = load_job(job_file, profile)
+    _preflight(loaded, job, account or job.account or "(per order)", allow_large)
+    run_id = submit_job(loaded, job, account)
+    if no_wait:
+        click.echo(run_id)
+        return
+    _follow(loaded, run_id, timeout)
+
+
+@cli.command(name="wait", epilog=EXIT_CODES_HELP)
+@click.argument("run_id")
+@config_options
+@click.option("--timeout", type=click.FloatRange(min=1), help="Stop waiting after SECONDS.")
+def wait_command(run_id: str, config_file: Path | None, verbose: bool,
+                 timeout: float | None) -> None:
+    """Follow a submitted run until every part is done; write and print its report."""
+    loaded, _ = _load(config_file, {}, verbose)
+    _follow(loaded, run_id, timeout)
+
+
+def _follow(loaded: LoadedSettings, run_id: str, timeout: float | None) -> None:
+    from bot.distributed import wait_for_run
+    from bot.report import print_summary
+
+    console = _console()
+    console.print(f"run {run_id}: waiting for the workers")
+    report, path = wait_for_run(loaded, run_id, console=console, timeout_s=timeout)
+    print_summary(report, console, path)
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@config_options
+@click.option("-c", "--concurrency", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Pool processes; each runs one part at a time with its own browser.")
+@click.option("-n", "--name", help="Worker name (default: dhbot-PID@HOST).")
+def worker(config_file: Path | None, verbose: bool, concurrency: int,
+           name: str | None) -> None:
+    """Run a Celery worker that executes parts queued by `dhbot submit`.
+
+    Needs the broker (distributed.broker_url), the shared ledger (ledger:), the account
+    passwords in this machine's environment, and the session key (DHBOT_SESSION_KEY when
+    the ledger is a database server). Stop it with SIGTERM: it finishes its part first.
+    """
+    from bot.distributed import start_worker
+
+    loaded, profile = _load(config_file, {}, verbose)
+    start_worker(loaded, profile, concurrency=concurrency, name=name,
+                 loglevel="DEBUG" if verbose else "WARNING")
 
 
 @cli.command()

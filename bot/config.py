@@ -7,6 +7,7 @@ Validated once into frozen pydantic models; every value remembers where it came 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -204,8 +205,28 @@ class ScheduleConfig(_Frozen):
         return self
 
 
+class DistributedConfig(_Frozen):
+    """Scale-out over many machines: `dhbot submit` and `dhbot worker` (Celery on Redis)."""
+
+    broker_url: str = Field("redis://127.0.0.1:6379/0",
+                            description="Celery broker and account locks (Redis)")
+    queue: str = Field("dhbot", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    part_size: int = Field(25, ge=1, le=1000, description="orders per task")
+    lock_ttl_s: float = Field(30.0, ge=2, description="account lock expiry; renewed at 1/3")
+    busy_retry_s: float = Field(2.0, ge=0.1, description="retry delay when an account is busy")
+    visibility_timeout_s: int = Field(
+        600, ge=10, description="a task whose worker died is handed out again after this")
+    session_key_env: str = Field("DHBOT_SESSION_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                 description="environment variable with the key that "
+                                             "encrypts saved sessions in the database")
+
+
 class Settings(_Frozen):
     """The whole effective configuration."""
+
+    ledger: str | None = Field(None, description="sqlite:///state/ledger.sqlite (default) or "
+                                                 "postgresql://user@host/db")
+    distributed: DistributedConfig = DistributedConfig()
 
     portal: PortalConfig = PortalConfig()
     browser: BrowserConfig = BrowserConfig()
@@ -214,6 +235,25 @@ class Settings(_Frozen):
     retry: RetryConfig = RetryConfig()
     max_orders_per_run: int = Field(500, ge=1)
     schedules: list[ScheduleConfig] = []
+
+    @field_validator("ledger")
+    @classmethod
+    def _ledger_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:///", "postgresql://",
+                                                       "postgresql+psycopg://",
+                                                       "postgres://")):
+            raise ValueError("expected sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB")
+        return value
+
+    @property
+    def ledger_url(self) -> str:
+        """The ledger's URL: the configured one, or the SQLite file in the state folder."""
+        return self.ledger or f"sqlite:///{self.paths.state_dir / 'ledger.sqlite'}"
+
+    @property
+    def distributed_ledger(self) -> bool:
+        """True when the ledger is a database server shared by many machines."""
+        return not self.ledger_url.startswith("sqlite:")
 
     @model_validator(mode="after")
     def _unique_schedules(self) -> Settings:
@@ -371,8 +411,18 @@ def load_settings(config_file: Path | str | None = None,
             if s.inbox is not None and not s.inbox.is_absolute() else s
             for s in settings.schedules
         ]
-        settings = settings.model_copy(update={"paths": resolved, "schedules": schedules})
+        ledger = settings.ledger
+        if ledger is not None and ledger.startswith("sqlite:///"):
+            file = Path(ledger.removeprefix("sqlite:///"))
+            ledger = f"sqlite:///{file if file.is_absolute() else base / file}"
+        settings = settings.model_copy(update={"paths": resolved, "schedules": schedules,
+                                               "ledger": ledger})
     return LoadedSettings(settings=settings, sources=sources, config_file=path)
+
+
+def mask_url(url: str) -> str:
+    """A URL with its password (user:PASSWORD@host) replaced by ***."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
@@ -385,5 +435,7 @@ def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
                           "default")
         shown = "***" if any(w in key for w in ("password", "secret", "token")) and not \
             key.endswith(("password_env", "password_file")) else value
+        if key in ("ledger", "distributed.broker_url") and isinstance(value, str):
+            shown = mask_url(value)
         rows.append((key, "" if shown is None else str(shown), source))
     return rows

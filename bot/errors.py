@@ -7,7 +7,8 @@ BotError                      1  root: something went wrong
 │   └── CredentialsRejected   2  the portal refused the user name or password
 ├── LoginNeedsPerson          3  captcha or verification at login
 ├── AccountBusy               4  another run holds the account
-│   └── SchedulerBusy         4  another scheduler holds the state folder
+│   ├── SchedulerBusy         4  another scheduler holds the state folder
+│   └── LockLost              4  a worker lost its account lock (expired, taken over)
 ├── Interrupted             130  SIGINT/SIGTERM: stopped cleanly, report written
 └── FlowError                 -  one order's step failed (recorded per order, never exits)
     ├── TransientError        -  worth retrying: HTTP 5xx, dropped connection, timeout
@@ -57,6 +58,10 @@ class AccountBusy(BotError):
 
 class SchedulerBusy(AccountBusy):
     """Another `dhbot schedule` holds the same state folder."""
+
+
+class LockLost(AccountBusy):
+    """A distributed worker no longer holds its account's lock: it must not submit."""
 
 
 class Interrupted(BotError):

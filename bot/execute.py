@@ -9,9 +9,10 @@ import contextlib
 import secrets
 import signal
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 from rich.console import Console
@@ -19,7 +20,7 @@ from rich.console import Console
 from bot.config import AccountConfig, LoadedSettings
 from bot.errors import BotError, Interrupted
 from bot.job import Job, JobOrder
-from bot.ledger import PENDING_OUTCOMES, Ledger, now_iso
+from bot.ledger import PENDING_OUTCOMES, Ledger, now_iso, sqlite_path
 from bot.lock import AccountLock
 from bot.log import add_run_log
 from bot.progress import RunProgress
@@ -40,8 +41,16 @@ def new_run_id() -> str:
 
 
 def ledger_for(loaded: LoadedSettings) -> Ledger:
-    """The ledger in the configured state folder."""
-    return Ledger(loaded.settings.paths.state_dir / "ledger.sqlite")
+    """The configured ledger (by default the SQLite file in the state folder)."""
+    return Ledger(loaded.settings.ledger_url)
+
+
+def existing_ledger(loaded: LoadedSettings) -> Ledger | None:
+    """The ledger for reading, or None when it is a SQLite file that does not exist yet."""
+    path = sqlite_path(loaded.settings.ledger_url)
+    if path is not None and not path.exists():
+        return None
+    return ledger_for(loaded)
 
 
 def execute_job(loaded: LoadedSettings, job: Job, account: AccountConfig, profile: Profile,
@@ -75,31 +84,41 @@ def sync_accounts(loaded: LoadedSettings, account: AccountConfig, profile: Profi
     return _execute(loaded, account, profile, "sync", orders, work, console=console)
 
 
+class _Lock(Protocol):
+    def acquire(self) -> object: ...
+    def release(self) -> None: ...
+
+
 def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, source: str,
              orders: list[JobOrder], work: Work, *, console: Console, dry_run: bool = False,
-             headless: bool | None = None,
-             report_copy: Path | None = None) -> tuple[RunReport, Path]:
+             headless: bool | None = None, report_copy: Path | None = None,
+             part: PartContext | None = None) -> tuple[RunReport, Path]:
     settings = loaded.settings
-    run_id = new_run_id()
-    run_dir = settings.paths.runs_dir / run_id
+    if part is None:
+        run_id = new_run_id()
+        run_dir = settings.paths.runs_dir / run_id
+        conc = settings.concurrency
+        lock: _Lock = AccountLock(settings.paths.state_dir, account.name,
+                                  wait_s=conc.busy_wait_s if conc.on_busy_account == "wait"
+                                  else 0.0)
+    else:
+        run_id, run_dir, lock = part.run_id, part.run_dir, part.lock
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = add_run_log(run_dir / "log.jsonl")
-    conc = settings.concurrency
-    lock = AccountLock(settings.paths.state_dir, account.name,
-                       wait_s=conc.busy_wait_s if conc.on_busy_account == "wait" else 0.0)
     report = RunReport(run_id=run_id, job=source, account=account.name,
                        started_at=now_iso(), dry_run=dry_run)
     ledger: Ledger | None = None
     try:
         lock.acquire()
         try:
-            ledger = ledger_for(loaded)
+            ledger = part.ledger if part is not None else ledger_for(loaded)
             logger.info("run {}: {} orders for account {} on {}{}", run_id, len(orders),
                         account.name, settings.portal.base_url, " (dry run)" if dry_run else "")
-            ledger.start_run(run_id, source, run_dir)
+            if part is None:
+                ledger.start_run(run_id, source, run_dir)
             runner = AccountRunner(settings=settings, account=account, profile=profile,
                                    ledger=ledger, run_id=run_id, run_dir=run_dir,
-                                   dry_run=dry_run)
+                                   dry_run=dry_run, guard=part.guard if part else None)
             with RunProgress(console, len(orders), account.name) as progress:
                 runner.on_result = progress.update
                 stopped = asyncio.run(_drive(loaded, runner, work, headless))
@@ -108,18 +127,46 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
             if stopped is not None:
                 report.stopped = str(stopped)
                 report.exit_code = stopped.exit_code
+                if part is not None:
+                    part.stopped_by = stopped
             elif any(r.outcome in BAD_OUTCOMES for r in report.orders):
                 report.exit_code = 1
-            ledger.finish_run(run_id, report.summary)
+            if part is None:
+                ledger.finish_run(run_id, report.summary)
         finally:
             lock.release()
         path = report.write(run_dir, report_copy)
         _render(run_dir)
         return report, path
     finally:
-        if ledger is not None:
+        if ledger is not None and part is None:
             ledger.close()
         logger.remove(sink)
+
+
+@dataclass
+class PartContext:
+    """A distributed run's part, run by a worker: the account lock is the worker's (Redis),
+    the run is recorded by `dhbot submit`, and `guard` fences every submit."""
+
+    run_id: str
+    run_dir: Path
+    ledger: Ledger
+    lock: _Lock
+    guard: Callable[[], int]
+    stopped_by: BotError | None = None
+
+
+def execute_part(loaded: LoadedSettings, account: AccountConfig, profile: Profile,
+                 orders: list[JobOrder], part: PartContext, *, source: str,
+                 console: Console) -> tuple[RunReport, Path]:
+    """Run one part of a distributed job (called by a worker's task)."""
+
+    async def work(runner: AccountRunner, host: BrowserHost) -> list[OrderResult]:
+        return await runner.run(host, orders)
+
+    return _execute(loaded, account, profile, source, orders, work, console=console,
+                    part=part)
 
 
 def _render(run_dir: Path) -> None:

@@ -48,7 +48,7 @@ async def _login(loaded: LoadedSettings, profile: Profile, account: AccountConfi
         if not headed:
             await session.sign_in(page)
             console.print(f"account {account.name}: signed in; session saved to "
-                          f"{session.state_path}")
+                          f"{session.store}")
             await session.close()
             return
         if await login.open():
@@ -74,5 +74,5 @@ async def _login(loaded: LoadedSettings, profile: Profile, account: AccountConfi
                                    "run the command again") from exc
         await session.save()
         console.print(f"account {account.name}: signed in; session saved to "
-                      f"{session.state_path}")
+                      f"{session.store}")
         await session.close()

@@ -24,7 +24,7 @@ MAX_JOB_BYTES = 5 * 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 # Markup: the portal receives notes as plain text, so anything that looks like a tag is refused.
 _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&#?[A-Za-z0-9]+;")
-_ORDER_KEYS = {"order_no", "reason", "note", "message"}
+_ORDER_KEYS = {"order_no", "reason", "note", "message", "account"}
 _DEFAULT_KEYS = {"reason", "note", "message"}
 _TOP_KEYS = {"account", "defaults", "orders", "name"}
 MESSAGE_PLACEHOLDERS = {"order_no", "reason_label", "reason", "note"}
@@ -39,6 +39,7 @@ class JobOrder:
     note: str
     message: str | None = None
     line: int = 0
+    account: str | None = None  # this order's seller account, when not the job's
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,20 @@ class Job:
     account: str | None = None
     name: str | None = None
     problems: list[str] = field(default_factory=list)
+
+    def accounts(self, default: str | None = None) -> list[str | None]:
+        """The accounts the orders belong to, in first-seen order (None: not named)."""
+        seen: dict[str | None, None] = {}
+        for order in self.orders:
+            seen.setdefault(order.account or self.account or default, None)
+        return list(seen)
+
+    def split(self, default: str | None = None) -> dict[str | None, list[JobOrder]]:
+        """The orders grouped by account, each group in file order."""
+        parts: dict[str | None, list[JobOrder]] = {}
+        for order in self.orders:
+            parts.setdefault(order.account or self.account or default, []).append(order)
+        return parts
 
 
 class _Errors:
@@ -217,7 +232,7 @@ def parse_job(text: str, profile: Profile, source: str = "<job>") -> Job:
                        'e.g. "1455953150"')
             continue
         given: dict[str, tuple[str, int]] = {}
-        for key in ("reason", "note", "message"):
+        for key in ("reason", "note", "message", "account"):
             if key in omap:
                 limit = profile.note_max_length if key == "note" else 2000
                 value = _text(omap[key][1], loader, key, errors, limit)
@@ -272,8 +287,9 @@ class _OrderChecker:
         message = values["message"]
         if message is not None and "message" in given:
             _check_message(message, given["message"][1], "message", errors)
+        account = given["account"][0].strip() if "account" in given else None
         self.orders.append(JobOrder(order_no=order_no, reason=reason, note=note,
-                                    message=message, line=line))
+                                    message=message, line=line, account=account or None))
 
 
 def _unknown_reason(value: str, profile: Profile) -> str:

@@ -1,22 +1,43 @@
 """The ledger: what dhbot planned, was about to do, and did, per account and order.
 
-SQLite in WAL mode with synchronous=FULL: a committed row survives the process being
-killed and the machine losing power. The intent row is committed *before* the submit
-click, so a crash between the two leaves "intent recorded, result unknown", which the
-next run reads back from the portal before anything else happens to that order.
+One interface, two databases (SQLAlchemy): SQLite for one machine (the default; WAL mode
+with synchronous=FULL, so a committed row survives the process being killed and the
+machine losing power) and PostgreSQL when workers on many machines share the work. The
+intent row is committed *before* the submit click, so a crash between the two leaves
+"intent recorded, result unknown", which the next run reads back from the portal before
+anything else happens to that order. With distributed workers, the intent is also fenced:
+a worker whose account lock was taken over can no longer record one (see `record_intent`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from bot.errors import ConfigError, LockLost
 
 
 class Outcome(StrEnum):
@@ -85,45 +106,75 @@ class LedgerRow:
         return self.state == State.INTENT
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    account TEXT NOT NULL,
-    order_no TEXT NOT NULL,
-    state TEXT NOT NULL,
-    outcome TEXT,
-    reason TEXT,
-    note TEXT,
-    status_before TEXT,
-    status_after TEXT,
-    run_id TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    intent_at TEXT,
-    updated_at TEXT NOT NULL,
-    review_result TEXT,
-    review_comment TEXT,
-    cancel_date TEXT,
-    message_sent_at TEXT,
-    PRIMARY KEY (account, order_no)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    run_id TEXT,
-    account TEXT NOT NULL,
-    order_no TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    detail TEXT
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    job TEXT,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    summary TEXT,
-    report_dir TEXT
-);
-"""
+metadata = MetaData()
+
+orders_table = Table(
+    "orders", metadata,
+    Column("account", Text, primary_key=True),
+    Column("order_no", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+    *(Column(name, Text) for name in ("outcome", "reason", "note", "status_before",
+                                      "status_after", "run_id")),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    *(Column(name, Text) for name in ("error", "intent_at")),
+    Column("updated_at", Text, nullable=False),
+    *(Column(name, Text) for name in ("review_result", "review_comment", "cancel_date",
+                                      "message_sent_at")),
+)
+Table(
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),
+    Column("run_id", Text),
+    Column("account", Text, nullable=False),
+    Column("order_no", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("detail", Text),
+    sqlite_autoincrement=True,
+)
+Table(
+    "runs", metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("job", Text),
+    Column("started_at", Text, nullable=False),
+    Column("finished_at", Text),
+    Column("summary", Text),
+    Column("report_dir", Text),
+    Column("mode", Text),  # local | distributed
+)
+# A distributed run's work: one row per task (a slice of one account's orders).
+Table(
+    "parts", metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("part_no", Integer, primary_key=True),
+    Column("account", Text, nullable=False),
+    Column("orders", Text, nullable=False),  # JSON list of the job's orders
+    Column("state", Text, nullable=False),  # queued | running | done | failed
+    Column("worker", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("started_at", Text),
+    Column("finished_at", Text),
+    Column("summary", Text),
+    Column("results", Text),  # JSON list of the orders' results (report.json's shape)
+    Column("error", Text),  # why a failed part stopped
+    Column("exit_code", Integer),  # the part's exit status, as `dhbot run` would have exited
+)
+# Fencing tokens: the newest holder of each account's lock (see record_intent).
+Table(
+    "fences", metadata,
+    Column("account", Text, primary_key=True),
+    Column("token", BigInteger, nullable=False),
+)
+# Saved browser sessions, encrypted, for workers on many machines.
+Table(
+    "sessions", metadata,
+    Column("account", Text, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)
+
+# Columns added after the first release, for ledgers created before them.
+_ADDED_COLUMNS = {"runs": {"mode": "TEXT"}}
 
 
 def now_iso() -> str:
@@ -131,90 +182,165 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class Ledger:
-    """Durable per-order records in SQLite (one file per state directory)."""
+def ledger_url(target: Path | str) -> str:
+    """A SQLAlchemy URL for a ledger: a Path is a SQLite file; postgresql:// uses psycopg 3."""
+    if isinstance(target, Path):
+        return f"sqlite:///{target}"
+    for prefix in ("postgresql://", "postgres://"):
+        if target.startswith(prefix):
+            return "postgresql+psycopg://" + target[len(prefix):]
+    return target
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(SCHEMA)
-        path.chmod(0o600)
+
+def sqlite_path(target: Path | str) -> Path | None:
+    """The SQLite file behind a ledger URL, or None for a database server."""
+    url = make_url(ledger_url(target))
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    return Path(url.database)
+
+
+def masked_url(target: Path | str) -> str:
+    """The ledger URL for messages: any password replaced by ***."""
+    return make_url(ledger_url(target)).render_as_string(hide_password=True)
+
+
+class Ledger:
+    """Durable per-order records in SQLite (one file per state folder) or PostgreSQL."""
+
+    def __init__(self, target: Path | str) -> None:
+        url = ledger_url(target)
+        self.path = sqlite_path(target)
+        self.url = masked_url(target)
+        try:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._engine = create_engine(url, connect_args={"timeout": 30},
+                                             poolclass=NullPool)
+                event.listen(self._engine, "connect", _sqlite_connect)
+                event.listen(self._engine, "begin", _sqlite_begin)
+            else:
+                self._engine = create_engine(url, pool_pre_ping=True, pool_size=2)
+        except Exception as exc:  # unknown driver or malformed URL
+            raise ConfigError(f"ledger {self.url}: {exc}") from exc
+        self.is_sqlite = self.path is not None
+        try:
+            self._create()
+        except Exception as exc:
+            self._engine.dispose()
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"cannot open the ledger {self.url}: "
+                              f"{str(exc).splitlines()[0]}") from exc
+        if self.path is not None:
+            self.path.chmod(0o600)
+
+    def _create(self) -> None:
+        with self._tx() as conn:
+            if not self.is_sqlite:  # workers may start together: one creates the tables
+                conn.execute(text("SELECT pg_advisory_xact_lock(7001)"))
+            metadata.create_all(conn)
+            inspector = inspect(conn)
+            for table, columns in _ADDED_COLUMNS.items():
+                have = {c["name"] for c in inspector.get_columns(table)}
+                for name, kind in columns.items():
+                    if name not in have:
+                        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
 
     def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        self._engine.dispose()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _tx(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            conn.execution_options(dhbot_write=True)
+            with conn.begin():
+                yield conn
+
+    def _query(self, sql: str, args: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._engine.connect() as conn:
+            return [dict(r) for r in conn.execute(text(sql), dict(args or {})).mappings()]
 
     @staticmethod
-    def _row(row: sqlite3.Row | None) -> LedgerRow | None:
-        if row is None:
+    def _row(data: dict[str, Any] | None) -> LedgerRow | None:
+        if data is None:
             return None
-        data = dict(row)
         data["state"] = State(data["state"])
         data["outcome"] = Outcome(data["outcome"]) if data["outcome"] else None
         return LedgerRow(**data)
 
     def get(self, account: str, order_no: str) -> LedgerRow | None:
         """The record of one order, or None if the ledger has never seen it."""
-        cur = self._db.execute("SELECT * FROM orders WHERE account=? AND order_no=?",
-                               (account, order_no))
-        return self._row(cur.fetchone())
+        found = self._query("SELECT * FROM orders WHERE account=:a AND order_no=:n",
+                            {"a": account, "n": order_no})
+        return self._row(found[0] if found else None)
 
     def rows(self, account: str | None = None, order_nos: Iterable[str] | None = None,
-             outcomes: Iterable[Outcome] | None = None) -> list[LedgerRow]:
-        """Records filtered by account, order numbers and outcomes."""
+             outcomes: Iterable[Outcome] | None = None,
+             run_id: str | None = None) -> list[LedgerRow]:
+        """Records filtered by account, order numbers, outcomes and last run."""
         sql = "SELECT * FROM orders WHERE 1=1"
-        args: list[Any] = []
+        args: dict[str, Any] = {}
         if account is not None:
-            sql += " AND account=?"
-            args.append(account)
+            sql += " AND account=:account"
+            args["account"] = account
+        if run_id is not None:
+            sql += " AND run_id=:run_id"
+            args["run_id"] = run_id
         if order_nos is not None:
             nos = list(order_nos)
-            sql += f" AND order_no IN ({','.join('?' * len(nos))})"
-            args.extend(nos)
+            args.update({f"n{i}": no for i, no in enumerate(nos)})
+            sql += f" AND order_no IN ({','.join(f':n{i}' for i in range(len(nos))) or 'NULL'})"
         if outcomes is not None:
             outs = [str(o) for o in outcomes]
-            sql += f" AND outcome IN ({','.join('?' * len(outs))})"
-            args.extend(outs)
+            args.update({f"o{i}": out for i, out in enumerate(outs)})
+            sql += f" AND outcome IN ({','.join(f':o{i}' for i in range(len(outs))) or 'NULL'})"
         sql += " ORDER BY account, order_no"
-        return [r for r in (self._row(x) for x in self._db.execute(sql, args)) if r]
+        return [r for r in (self._row(x) for x in self._query(sql, args)) if r]
 
     def plan(self, run_id: str, account: str, orders: Iterable[tuple[str, str, str]]) -> None:
         """Record the orders a run is about to work on (keeps existing records)."""
         at = now_iso()
+        params = [{"a": account, "n": no, "s": State.PLANNED.value, "r": reason, "note": note,
+                   "run": run_id, "at": at} for no, reason, note in orders]
+        if not params:
+            return
         with self._tx() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO orders (account, order_no, state, reason, note, run_id,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(account, no, State.PLANNED, reason, note, run_id, at)
-                 for no, reason, note in orders],
-            )
+            db.execute(text(
+                "INSERT INTO orders (account, order_no, state, reason, note, run_id, updated_at)"
+                " VALUES (:a, :n, :s, :r, :note, :run, :at) ON CONFLICT DO NOTHING"), params)
 
     def record_intent(self, run_id: str, account: str, order_no: str, reason: str, note: str,
-                      status_before: str) -> None:
-        """Commit, durably, that a submit is about to happen. Call before the click."""
+                      status_before: str, fence: int | None = None) -> None:
+        """Commit, durably, that a submit is about to happen. Call before the click.
+
+        `fence` is the token a distributed worker got with its account lock. The intent is
+        recorded only if no newer token has been seen for the account; otherwise LockLost
+        is raised and nothing is written, so a worker whose lock expired and was taken over
+        by another can never submit after the new holder started.
+        """
         at = now_iso()
         with self._tx() as db:
-            db.execute(
-                "UPDATE orders SET state=?, reason=?, note=?, status_before=?, run_id=?,"
-                " intent_at=?, updated_at=?, error=NULL WHERE account=? AND order_no=?",
-                (State.INTENT, reason, note, status_before, run_id, at, at, account, order_no),
-            )
+            if fence is not None:
+                self._check_fence(db, account, fence)
+            db.execute(text(
+                "UPDATE orders SET state=:s, reason=:r, note=:note, status_before=:sb,"
+                " run_id=:run, intent_at=:at, updated_at=:at, error=NULL"
+                " WHERE account=:a AND order_no=:n"),
+                {"s": State.INTENT.value, "r": reason, "note": note, "sb": status_before,
+                 "run": run_id, "at": at, "a": account, "n": order_no})
             self._event(db, run_id, account, order_no, "intent", {"reason": reason})
+
+    @staticmethod
+    def _check_fence(db: Connection, account: str, fence: int) -> None:
+        moved = db.execute(text(
+            "INSERT INTO fences (account, token) VALUES (:a, :t) ON CONFLICT (account)"
+            " DO UPDATE SET token=excluded.token WHERE fences.token <= excluded.token"),
+            {"a": account, "t": fence}).rowcount
+        if moved != 1:
+            raise LockLost(f"account {account!r}: a newer holder of its lock exists "
+                           f"(fencing token {fence} is stale); not submitting")
 
     def record_result(self, run_id: str, account: str, order_no: str, outcome: Outcome, *,
                       status_before: str | None, status_after: str | None, attempts: int,
@@ -223,13 +349,13 @@ class Ledger:
         at = now_iso()
         state = State.INTENT if keep_intent else State.DONE
         with self._tx() as db:
-            db.execute(
-                "UPDATE orders SET state=?, outcome=?, status_before=COALESCE(?, status_before),"
-                " status_after=?, run_id=?, attempts=?, error=?, updated_at=?"
-                " WHERE account=? AND order_no=?",
-                (state, outcome, status_before, status_after, run_id, attempts, error, at,
-                 account, order_no),
-            )
+            db.execute(text(
+                "UPDATE orders SET state=:s, outcome=:o, status_before=COALESCE(:sb,"
+                " status_before), status_after=:sa, run_id=:run, attempts=:att, error=:err,"
+                " updated_at=:at WHERE account=:a AND order_no=:n"),
+                {"s": state.value, "o": str(outcome), "sb": status_before, "sa": status_after,
+                 "run": run_id, "att": attempts, "err": error, "at": at, "a": account,
+                 "n": order_no})
             self._event(db, run_id, account, order_no, "result",
                         {"outcome": outcome, "status_after": status_after, "error": error})
 
@@ -239,12 +365,13 @@ class Ledger:
         """Record the platform's review decision read back by a sync."""
         at = now_iso()
         with self._tx() as db:
-            db.execute(
-                "UPDATE orders SET state=?, outcome=?, status_after=?, review_result=?,"
-                " review_comment=?, cancel_date=?, updated_at=? WHERE account=? AND order_no=?",
-                (State.DONE, outcome, status_after, review_result, review_comment, cancel_date,
-                 at, account, order_no),
-            )
+            db.execute(text(
+                "UPDATE orders SET state=:s, outcome=:o, status_after=:sa, review_result=:rr,"
+                " review_comment=:rc, cancel_date=:cd, updated_at=:at"
+                " WHERE account=:a AND order_no=:n"),
+                {"s": State.DONE.value, "o": str(outcome), "sa": status_after,
+                 "rr": review_result, "rc": review_comment, "cd": cancel_date, "at": at,
+                 "a": account, "n": order_no})
             self._event(db, run_id, account, order_no, "review",
                         {"outcome": outcome, "comment": review_comment})
 
@@ -252,31 +379,130 @@ class Ledger:
         """Record that the buyer message was sent (a rerun never sends it again)."""
         at = now_iso()
         with self._tx() as db:
-            db.execute("UPDATE orders SET message_sent_at=?, updated_at=? WHERE account=? AND "
-                       "order_no=?", (at, at, account, order_no))
+            db.execute(text("UPDATE orders SET message_sent_at=:at, updated_at=:at"
+                            " WHERE account=:a AND order_no=:n"),
+                       {"at": at, "a": account, "n": order_no})
             self._event(db, run_id, account, order_no, "message", None)
 
-    def _event(self, db: sqlite3.Connection, run_id: str | None, account: str, order_no: str,
-               kind: str, detail: dict[str, Any] | None) -> None:
-        db.execute("INSERT INTO events (at, run_id, account, order_no, kind, detail) VALUES "
-                   "(?, ?, ?, ?, ?, ?)", (now_iso(), run_id, account, order_no, kind,
-                                          json.dumps(detail, ensure_ascii=False) if detail
-                                          else None))
+    @staticmethod
+    def _event(db: Connection, run_id: str | None, account: str, order_no: str, kind: str,
+               detail: dict[str, Any] | None) -> None:
+        db.execute(text("INSERT INTO events (at, run_id, account, order_no, kind, detail)"
+                        " VALUES (:at, :run, :a, :n, :k, :d)"),
+                   {"at": now_iso(), "run": run_id, "a": account, "n": order_no, "k": kind,
+                    "d": json.dumps(detail, ensure_ascii=False) if detail else None})
 
-    def start_run(self, run_id: str, job: str, report_dir: Path) -> None:
+    def events(self, account: str, order_no: str) -> list[dict[str, Any]]:
+        """Every event of one order, oldest first."""
+        return self._query("SELECT * FROM events WHERE account=:a AND order_no=:n ORDER BY id",
+                           {"a": account, "n": order_no})
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, job: str, report_dir: Path, mode: str = "local") -> None:
         """Record that a run started."""
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO runs (run_id, job, started_at, report_dir) "
-                       "VALUES (?, ?, ?, ?)", (run_id, job, now_iso(), str(report_dir)))
+            db.execute(text(
+                "INSERT INTO runs (run_id, job, started_at, report_dir, mode)"
+                " VALUES (:run, :job, :at, :dir, :mode) ON CONFLICT (run_id) DO UPDATE SET"
+                " job=excluded.job, started_at=excluded.started_at,"
+                " report_dir=excluded.report_dir, mode=excluded.mode"),
+                {"run": run_id, "job": job, "at": now_iso(), "dir": str(report_dir),
+                 "mode": mode})
 
     def finish_run(self, run_id: str, summary: dict[str, int]) -> None:
         """Record a run's end and its counts."""
         with self._tx() as db:
-            db.execute("UPDATE runs SET finished_at=?, summary=? WHERE run_id=?",
-                       (now_iso(), json.dumps(summary), run_id))
+            db.execute(text("UPDATE runs SET finished_at=:at, summary=:s WHERE run_id=:run"),
+                       {"at": now_iso(), "s": json.dumps(summary), "run": run_id})
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """Recent runs, newest first."""
-        cur = self._db.execute("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC "
-                               "LIMIT ?", (limit,))
-        return [dict(r) for r in cur]
+        return self._query("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC"
+                           " LIMIT :limit", {"limit": limit})
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """One run's record, or None."""
+        found = self._query("SELECT * FROM runs WHERE run_id=:run", {"run": run_id})
+        return found[0] if found else None
+
+    # -- the parts of a distributed run ----------------------------------------------------
+
+    def add_parts(self, run_id: str, parts: list[tuple[str, str]]) -> None:
+        """Record a distributed run's parts: (account, orders as JSON), numbered from 1."""
+        with self._tx() as db:
+            db.execute(text("INSERT INTO parts (run_id, part_no, account, orders, state)"
+                            " VALUES (:run, :no, :a, :o, 'queued')"),
+                       [{"run": run_id, "no": no, "a": account, "o": orders}
+                        for no, (account, orders) in enumerate(parts, start=1)])
+
+    def parts(self, run_id: str) -> list[dict[str, Any]]:
+        """A distributed run's parts, in order."""
+        return self._query("SELECT * FROM parts WHERE run_id=:run ORDER BY part_no",
+                           {"run": run_id})
+
+    def part(self, run_id: str, part_no: int) -> dict[str, Any] | None:
+        """One part, or None."""
+        found = self._query("SELECT * FROM parts WHERE run_id=:run AND part_no=:no",
+                            {"run": run_id, "no": part_no})
+        return found[0] if found else None
+
+    def start_part(self, run_id: str, part_no: int, worker: str) -> None:
+        """A worker took the part (again, after a worker died: attempts counts them)."""
+        with self._tx() as db:
+            db.execute(text("UPDATE parts SET state='running', worker=:w, started_at=:at,"
+                            " attempts=attempts+1 WHERE run_id=:run AND part_no=:no"),
+                       {"w": worker, "at": now_iso(), "run": run_id, "no": part_no})
+
+    def finish_part(self, run_id: str, part_no: int, *, state: str, summary: dict[str, int],
+                    results: list[dict[str, Any]], exit_code: int,
+                    error: str | None = None) -> None:
+        """Record a part's end: done (every order has its outcome) or failed."""
+        with self._tx() as db:
+            db.execute(text("UPDATE parts SET state=:s, finished_at=:at, summary=:sum,"
+                            " results=:res, error=:err, exit_code=:code"
+                            " WHERE run_id=:run AND part_no=:no"),
+                       {"s": state, "at": now_iso(), "sum": json.dumps(summary),
+                        "res": json.dumps(results, ensure_ascii=False), "err": error,
+                        "code": exit_code, "run": run_id, "no": part_no})
+
+    def requeue_part(self, run_id: str, part_no: int, why: str) -> None:
+        """The part's worker stopped before the end (lock lost, shut down): queued again."""
+        with self._tx() as db:
+            db.execute(text("UPDATE parts SET state='queued', error=:why"
+                            " WHERE run_id=:run AND part_no=:no AND state='running'"),
+                       {"why": why, "run": run_id, "no": part_no})
+
+    # -- saved sessions --------------------------------------------------------------------
+
+    def save_session(self, account: str, data: bytes) -> None:
+        """Store an account's (encrypted) browser session for every worker."""
+        with self._tx() as db:
+            db.execute(text("INSERT INTO sessions (account, data, updated_at)"
+                            " VALUES (:a, :d, :at) ON CONFLICT (account) DO UPDATE SET"
+                            " data=excluded.data, updated_at=excluded.updated_at"),
+                       {"a": account, "d": data, "at": now_iso()})
+
+    def load_session(self, account: str) -> bytes | None:
+        """An account's stored session, or None."""
+        found = self._query("SELECT data FROM sessions WHERE account=:a", {"a": account})
+        return bytes(found[0]["data"]) if found else None
+
+    def drop_session(self, account: str) -> None:
+        """Forget an account's stored session (the portal rejected it)."""
+        with self._tx() as db:
+            db.execute(text("DELETE FROM sessions WHERE account=:a"), {"a": account})
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE itself (pysqlite's own
+    # transaction handling would start them lazily, as DEFERRED).
+    dbapi_conn.isolation_level = None
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+        dbapi_conn.execute(f"PRAGMA {pragma}")
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock at once (no upgrade deadlocks); readers share.
+    write = conn.get_execution_options().get("dhbot_write")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

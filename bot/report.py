@@ -52,16 +52,7 @@ class RunReport:
             "stopped": self.stopped,
             "summary": self.summary,
             "retries": sum(r.retries for r in self.orders),
-            "orders": [
-                {
-                    "order_no": r.order_no, "account": r.account, "outcome": r.outcome.value,
-                    "status_before": r.status_before, "status_after": r.status_after,
-                    "reason": r.reason, "note": r.note, "attempts": r.attempts,
-                    "retries": r.retries, "error": r.error, "artifacts": r.artifacts,
-                    "previous_run": r.previous_run, "duration_s": round(r.duration_s, 3),
-                }
-                for r in self.orders
-            ],
+            "orders": [order_to_json(r) for r in self.orders],
         }
 
     def write(self, run_dir: Path, extra: Path | None = None) -> Path:
@@ -72,6 +63,28 @@ class RunReport:
         if extra is not None:
             write_private(extra, data)
         return path
+
+
+def order_to_json(r: OrderResult) -> dict[str, Any]:
+    """One order of report.json."""
+    return {
+        "order_no": r.order_no, "account": r.account, "outcome": r.outcome.value,
+        "status_before": r.status_before, "status_after": r.status_after,
+        "reason": r.reason, "note": r.note, "attempts": r.attempts,
+        "retries": r.retries, "error": r.error, "artifacts": r.artifacts,
+        "previous_run": r.previous_run, "duration_s": round(r.duration_s, 3),
+    }
+
+
+def order_from_json(data: dict[str, Any]) -> OrderResult:
+    """An order result back from its report.json form (a distributed part's results)."""
+    return OrderResult(
+        order_no=data["order_no"], account=data["account"], outcome=Outcome(data["outcome"]),
+        reason=data["reason"], note=data["note"], status_before=data.get("status_before"),
+        status_after=data.get("status_after"), attempts=data.get("attempts", 0),
+        retries=data.get("retries", 0), error=data.get("error"),
+        artifacts=list(data.get("artifacts") or []), previous_run=data.get("previous_run"),
+        duration_s=float(data.get("duration_s") or 0.0))
 
 
 def load_report(path: Path) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from bot.errors import (
     BotError,
     CredentialsRejected,
     FlowError,
+    LockLost,
     LoginNeedsPerson,
     ProfileMismatch,
     RateLimited,
@@ -32,7 +33,7 @@ from bot.errors import (
 from bot.job import JobOrder
 from bot.ledger import PENDING_OUTCOMES, Ledger, LedgerRow, Outcome
 from bot.log import redactor
-from bot.session import AccountSession, BrowserHost, write_private
+from bot.session import AccountSession, BrowserHost, session_store, write_private
 from flows.base_page import StepRetry
 from flows.message_page import MessageResult
 from flows.order_detail_page import OrderDetailPage, OrderFacts
@@ -147,7 +148,8 @@ class AccountRunner:
     def __init__(self, *, settings: Settings, account: AccountConfig, profile: Profile,
                  ledger: Ledger, run_id: str, run_dir: Path, dry_run: bool = False,
                  on_result: Callable[[OrderResult], None] | None = None,
-                 stop: asyncio.Event | None = None) -> None:
+                 stop: asyncio.Event | None = None,
+                 guard: Callable[[], int] | None = None) -> None:
         self.settings = settings
         self.account = account
         self.profile = profile
@@ -157,6 +159,9 @@ class AccountRunner:
         self.dry_run = dry_run
         self.on_result = on_result or (lambda result: None)
         self.stop = stop or asyncio.Event()
+        # Distributed workers: raises LockLost unless this worker still holds the account's
+        # lock, else returns the lock's fencing token (checked again by the ledger).
+        self.guard = guard
         self.pacer = Pacer(settings.concurrency.requests_per_minute)
         self.results: dict[str, OrderResult] = {}
         self.stopped_by: BotError | None = None
@@ -222,7 +227,9 @@ class AccountRunner:
         queue: asyncio.Queue[_Work] = asyncio.Queue()
         for order in todo:
             queue.put_nowait(order)
-        session = AccountSession(host, self.settings, self.account, self.profile, self.pacer)
+        session = AccountSession(host, self.settings, self.account, self.profile, self.pacer,
+                                 store=session_store(self.settings, self.account.name,
+                                                     self.ledger))
         await session.open(block_submit=self.dry_run)
         self._session = session
         try:
@@ -345,7 +352,7 @@ class AccountRunner:
                 result.duration_s = time.monotonic() - started
                 self._mismatches = 0
                 return result
-            except (LoginNeedsPerson, CredentialsRejected) as exc:
+            except (LoginNeedsPerson, CredentialsRejected, LockLost) as exc:
                 raise AccountStopped(exc) from exc
             except SessionExpired as exc:
                 state.relogins += 1
@@ -445,6 +452,8 @@ class AccountRunner:
             waited = 0.0
             delay = MESSAGE_WAIT_FIRST_S
             while True:
+                if self.guard is not None:
+                    self.guard()  # LockLost: another worker has the account now
                 answer = await form.send(text)
                 if answer == MessageResult.SENT:
                     self.ledger.record_message(self.run_id, self.account.name, order.order_no)
@@ -525,7 +534,8 @@ class AccountRunner:
                                 retries=state.retries, status_before=before.status,
                                 status_after=before.status, artifacts=[shot])
         self.ledger.record_intent(self.run_id, self.account.name, order.order_no, order.reason,
-                                  order.note, before.status)
+                                  order.note, before.status,
+                                  fence=self.guard() if self.guard else None)
         state.intent_unknown = True
         await dialog.submit_and_confirm()
         after = await detail.read()

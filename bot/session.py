@@ -9,19 +9,23 @@ import os
 import zipfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from loguru import logger
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
 
 from bot.browser import find_chromium, launch_args
 from bot.config import AccountConfig, Settings
+from bot.errors import ConfigError
 from bot.log import redactor
 from flows.base_page import Pacer, StepRetry
 from flows.home_page import HomePage
 from flows.login_page import LoginPage
 from flows.order_list_page import OrderListPage
 from flows.profile import Profile
+
+if TYPE_CHECKING:
+    from bot.ledger import Ledger
 
 
 def scrub_trace(path: Path) -> None:
@@ -46,6 +50,94 @@ def write_private(path: Path, data: bytes) -> None:
         os.close(fd)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+class SessionStore(Protocol):
+    """Where an account's saved browser session (cookies and storage) lives."""
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved session, or None."""
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Keep the session for the next run."""
+
+
+class FileSessionStore:
+    """The session in a 0600 JSON file in the state folder (one machine)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved session, or None."""
+        if not self.path.exists():
+            return None
+        loaded: dict[str, Any] = json.loads(self.path.read_text())
+        return loaded
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write the session, 0600, atomically."""
+        write_private(self.path, json.dumps(state).encode())
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+class SealedSessionStore:
+    """The session in the shared database, encrypted (Fernet), for workers on any machine.
+
+    The key comes from the environment; without it the stored bytes are useless, so a
+    database dump or backup never carries a usable session cookie.
+    """
+
+    def __init__(self, ledger: Ledger, account: str, key: str) -> None:
+        from cryptography.fernet import Fernet
+
+        self.ledger = ledger
+        self.account = account
+        self._fernet = Fernet(key.encode())
+
+    def load(self) -> dict[str, Any] | None:
+        """The stored session, or None (also when it was sealed with another key)."""
+        from cryptography.fernet import InvalidToken
+
+        sealed = self.ledger.load_session(self.account)
+        if sealed is None:
+            return None
+        try:
+            loaded: dict[str, Any] = json.loads(self._fernet.decrypt(sealed))
+        except InvalidToken:
+            logger.warning("account {}: the stored session was sealed with another key; "
+                           "logging in again", self.account)
+            return None
+        return loaded
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Encrypt and store the session."""
+        self.ledger.save_session(self.account, self._fernet.encrypt(json.dumps(state).encode()))
+
+    def __str__(self) -> str:
+        return f"the ledger database {self.ledger.url} (encrypted)"
+
+
+def session_store(settings: Settings, account: str, ledger: Ledger | None) -> SessionStore:
+    """Where `account`'s session lives: a file on one machine; the shared ledger, encrypted
+    with the key in the environment, when the ledger is a database server."""
+    if not settings.distributed_ledger or ledger is None:
+        return FileSessionStore(settings.paths.state_dir / "sessions" / f"{account}.json")
+    var = settings.distributed.session_key_env
+    key = os.environ.get(var, "").strip()
+    if not key:
+        raise ConfigError(
+            f"the ledger is a shared database, so saved sessions are stored there encrypted: "
+            f"export {var} with a key (make one with: python -c \"from cryptography.fernet "
+            f"import Fernet; print(Fernet.generate_key().decode())\")")
+    redactor.add(key)
+    try:
+        return SealedSessionStore(ledger, account, key)
+    except ValueError as exc:
+        raise ConfigError(f"{var}: not a valid key ({exc}); it must be 32 url-safe "
+                          "base64-encoded bytes, as Fernet.generate_key() makes") from exc
 
 
 class BrowserHost:
@@ -94,7 +186,8 @@ class AccountSession:
     """A browser context signed in as one account; pages share its cookies."""
 
     def __init__(self, host: BrowserHost, settings: Settings, account: AccountConfig,
-                 profile: Profile, pacer: Pacer, retry: StepRetry | None = None) -> None:
+                 profile: Profile, pacer: Pacer, retry: StepRetry | None = None,
+                 store: SessionStore | None = None) -> None:
         self.host = host
         self.settings = settings
         self.account = account
@@ -102,7 +195,8 @@ class AccountSession:
         self.pacer = pacer
         self.retry = retry or StepRetry()
         self.base_url = settings.portal.base_url
-        self.state_path = settings.paths.state_dir / "sessions" / f"{account.name}.json"
+        self.store = store or FileSessionStore(
+            settings.paths.state_dir / "sessions" / f"{account.name}.json")
         self.context: BrowserContext | None = None
         self._login_lock = asyncio.Lock()
         self._generation = 0  # bumped by every fresh login
@@ -122,16 +216,16 @@ class AccountSession:
     async def open(self, block_submit: bool = False) -> None:
         """Create the context, reusing the saved session when there is one."""
         assert self.host.browser is not None
-        storage = str(self.state_path) if self.state_path.exists() else None
+        storage = self.store.load()
         self.context = await self.host.browser.new_context(
-            storage_state=storage, locale="zh-CN", timezone_id="Asia/Shanghai",
+            storage_state=cast(Any, storage), locale="zh-CN", timezone_id="Asia/Shanghai",
             viewport={"width": 1280, "height": 900},
         )
         cfg = self.settings.browser
         self.context.set_default_timeout(cfg.timeout_s * 1000)
         self.context.set_default_navigation_timeout(cfg.navigation_timeout_s * 1000)
         if storage:
-            self._remember_cookies(json.loads(self.state_path.read_text()))
+            self._remember_cookies(storage)
         await self._install_routes(block_submit)
 
     async def _install_routes(self, block_submit: bool) -> None:
@@ -253,11 +347,11 @@ class AccountSession:
         return list(self.traces)
 
     async def save(self) -> None:
-        """Save cookies and storage for the next run (0600)."""
+        """Save cookies and storage for the next run (0600 file, or sealed in the database)."""
         assert self.context is not None
-        state = await self.context.storage_state()
+        state: dict[str, Any] = dict(await self.context.storage_state())
         self._remember_cookies(state)
-        write_private(self.state_path, json.dumps(state).encode())
+        self.store.save(state)
 
     async def open_order_list(self, page: Page, retry: StepRetry | None = None) -> OrderListPage:
         """Walk a tab from the portal's entry through 我的敦煌 to 订单管理."""
