@@ -139,13 +139,16 @@ def _confirm(loaded: LoadedSettings, job: Job, account: str, dry_run: bool, yes:
         raise UsageError("not confirmed; nothing was done")
 
 
-def _preflight(loaded: LoadedSettings, job: Job, account: str, allow_large: bool) -> None:
-    """Checks that must pass before a browser starts."""
+def _preflight(loaded: LoadedSettings, job: Job, account: str | None,
+               allow_large: bool) -> None:
+    """Checks that must pass before a browser starts (account None: the workers' job)."""
     settings = loaded.settings
     limit = settings.max_orders_per_run
     if len(job.orders) > limit and not allow_large:
         raise JobError(f"{job.source}: {len(job.orders)} orders is more than "
                        f"max_orders_per_run ({limit}); split the job or pass --allow-large")
+    if account is None:
+        return
     acc = settings.portal.account(account)
     session_file = settings.paths.state_dir / "sessions" / f"{acc.name}.json"
     if not session_file.exists():
@@ -275,15 +278,14 @@ def _counts(summary: dict[str, int]) -> str:
 def _part_row(part: dict[str, Any]) -> tuple[str, str, str, str, str]:
     """A distributed run's part as a row under its run in `dhbot runs`."""
     size = len(json.loads(part["orders"]))
-    state = part["state"]
+    where = f"{part['account']}: {size} orders on {part['worker'] or '(not started)'}"
     if part["attempts"] and part["attempts"] > 1:
-        state += f", attempt {part['attempts']}"
-    detail = _counts(json.loads(part["summary"])) if part["summary"] else state
+        where += f", attempt {part['attempts']}"
+    detail = _counts(json.loads(part["summary"])) if part["summary"] else part["state"]
     if part["error"]:
         detail += f" ({part['error']})"
     return (f"  part {part['part_no']}", part["started_at"] or "", part["finished_at"] or "",
-            f"{part['account']}: {size} orders on {part['worker'] or '(not started)'}",
-            detail if part["summary"] else state)
+            where, detail)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -307,7 +309,7 @@ def submit(job_file: Path, config_file: Path | None, verbose: bool, account: str
 
     loaded, profile = _load(config_file, {}, verbose)
     job = load_job(job_file, profile)
-    _preflight(loaded, job, account or job.account or "(per order)", allow_large)
+    _preflight(loaded, job, None, allow_large)
     run_id = submit_job(loaded, job, account)
     if no_wait:
         click.echo(run_id)

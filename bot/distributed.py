@@ -71,7 +71,13 @@ def celery_app(settings: Settings) -> Celery:
         task_acks_late=True,  # acknowledged after the part is done, not when received
         task_reject_on_worker_lost=True,  # a pool process killed mid-task: hand it out again
         worker_prefetch_multiplier=1,  # a busy worker does not hoard parts
-        broker_transport_options={"visibility_timeout": dist.visibility_timeout_s},
+        # A part whose worker died is handed out again once it has been unacknowledged for
+        # visibility_timeout; sweep for such parts every few seconds, not every 100.
+        broker_transport_options={
+            "visibility_timeout": dist.visibility_timeout_s,
+            "unacked_restore_interval": max(1, min(10, dist.visibility_timeout_s // 4)),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         task_default_queue=dist.queue,
         task_serializer="json",
@@ -259,7 +265,7 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
             logger.info("run {} part {}: account {} busy on another worker; again in {:.1f}s",
                         run_id, part_no, account.name, delay)
             raise task.retry(countdown=delay, max_retries=None) from None
-        worker = f"{socket.gethostname()}:{os.getpid()}"
+        worker = f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
         ledger.start_part(run_id, part_no, worker)
         orders = [JobOrder(**o) for o in json.loads(part["orders"])]
         ctx = PartContext(run_id=run_id, ledger=ledger, lock=_Held(lock), guard=lock.check,

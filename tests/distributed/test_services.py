@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 import redis
@@ -11,20 +9,6 @@ import redis
 from tests.services import PostgresServer, RedisServer
 
 pytestmark = pytest.mark.distributed
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A private redis-server for this module."""
-    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A private PostgreSQL server for this module."""
-    with PostgresServer() as server:
-        yield server
 
 
 def test_redis_set_get_roundtrip(redis_server: RedisServer) -> None:

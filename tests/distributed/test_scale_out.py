@@ -1,0 +1,106 @@
+"""dhbot submit + dhbot worker on Celery/Redis with the ledger on PostgreSQL: every order
+gets its outcome, exactly one cancellation request per cancellable order, never two
+sessions of one account at once — also when a worker is SIGKILLed mid-run."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from tests.distributed.conftest import ACCOUNTS, Cluster
+
+pytestmark = pytest.mark.distributed
+
+CANCELLABLE = {"待发货", "等待买家付款"}
+FINAL = {"submitted", "cancelled", "already_requested", "already_cancelled",
+         "not_cancellable", "not_found"}
+
+
+def _check_exactly_once(cluster: Cluster, orders: list[dict[str, Any]],
+                        report: dict[str, Any]) -> None:
+    outcomes = {o["order_no"]: o for o in report["orders"]}
+    assert set(outcomes) == {o["order_no"] for o in orders}, "an order has no outcome"
+    for no, row in outcomes.items():
+        assert row["outcome"] in FINAL, (no, row)
+    cancellable = {o["order_no"] for o in orders if o["status"] in CANCELLABLE}
+    requests = Counter(r["order_no"] for r in cluster.portal.cancel_requests())
+    assert {no: n for no, n in requests.items() if n > 1} == {}, "submitted twice"
+    assert set(requests) == cancellable, "cancellable orders and requests differ"
+    status = {o["order_no"]: o["status"] for o in cluster.portal.orders()}
+    for no in cancellable:
+        assert outcomes[no]["outcome"] in ("submitted", "cancelled"), outcomes[no]
+        assert status[no] in ("取消审核中", "已取消"), (no, status[no])
+    # The orders ran as their own accounts.
+    users = {name: user for name, (user, _) in ACCOUNTS.items()}
+    for o in orders:
+        assert outcomes[o["order_no"]]["account"] == o["config_account"]
+        assert o["account"] == users[o["config_account"]]
+    concurrent = cluster.portal.stats()["max_concurrent_sessions"]
+    assert set(concurrent) == {user for user, _ in ACCOUNTS.values()}, concurrent
+    assert max(concurrent.values()) == 1, f"two sessions of one account at once: {concurrent}"
+
+
+def test_submit_small_job_one_worker(cluster: Cluster) -> None:
+    orders = cluster.orders(per_account=3)
+    job = cluster.write_job(orders)
+    cluster.start_worker("w1")
+    proc = cluster.dhbot("submit", str(job), "--timeout", "240")
+    assert proc.returncode == 0, proc.stdout + proc.stderr + cluster.worker_logs()
+    report = json.loads(next((cluster.root / "runs").glob("*/report.json")).read_text())
+    _check_exactly_once(cluster, orders, report)
+    assert report["account"] == "main, b, c, d"
+    # runs lists the run with its four parts; status reads the same ledger.
+    runs = cluster.dhbot("runs")
+    assert runs.returncode == 0, runs.stderr
+    assert runs.stdout.count("part ") == 4, runs.stdout
+    status = cluster.dhbot("status", "--json", orders[0]["order_no"])
+    assert json.loads(status.stdout)[0]["outcome"] == report["orders"][0]["outcome"]
+
+
+def test_submit_200_orders_4_accounts_3_workers(cluster: Cluster) -> None:
+    orders = cluster.orders(per_account=50)
+    job = cluster.write_job(orders)
+    for name in ("w1", "w2", "w3"):
+        cluster.start_worker(name)
+    started = time.monotonic()
+    proc = cluster.dhbot("submit", str(job), "--timeout", "500")
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr + cluster.worker_logs()
+    report = json.loads(next((cluster.root / "runs").glob("*/report.json")).read_text())
+    _check_exactly_once(cluster, orders, report)
+    # The work was really spread: every worker ran parts.
+    runs = cluster.dhbot("runs").stdout
+    for name in ("w1", "w2", "w3"):
+        assert f"{name}@test" in runs, runs
+    print(f"200 orders, 4 accounts, 3 workers: {elapsed:.1f}s")
+
+
+def test_worker_sigkilled_mid_run_job_completes_exactly_once(cluster: Cluster) -> None:
+    orders = cluster.orders(per_account=25)
+    job = cluster.write_job(orders)
+    victim = cluster.start_worker("victim")
+    proc = cluster.dhbot("submit", str(job), "--no-wait")
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.strip()
+    # Kill the only worker once it has submitted some cancellations, mid-part.
+    deadline = time.monotonic() + 120
+    while len(cluster.portal.cancel_requests()) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(cluster.portal.cancel_requests()) >= 8, cluster.worker_logs()
+    cluster.kill_worker(victim)
+    killed_at = len(cluster.portal.cancel_requests())
+    # Two fresh workers pick up the rest, including the killed worker's part.
+    cluster.start_worker("w2")
+    cluster.start_worker("w3")
+    waited = cluster.dhbot("wait", run_id, "--timeout", "400")
+    assert waited.returncode == 0, waited.stdout[-3000:] + waited.stderr + cluster.worker_logs()
+    report = json.loads((cluster.root / "runs" / run_id / "report.json").read_text())
+    _check_exactly_once(cluster, orders, report)
+    assert len(cluster.portal.cancel_requests()) > killed_at, "nothing happened after the kill"
+    # The killed worker's part was handed out again and finished by another worker.
+    runs = cluster.dhbot("runs").stdout
+    assert "attempt 2" in runs, runs
