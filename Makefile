@@ -41,5 +41,8 @@ soak: setup
 bench: setup
 	$(PY) bench/run.py $(if $(QUICK),--quick,)
 
+bench-distributed: setup services
+	$(PY) bench/distributed.py $(if $(QUICK),--quick,)
+
 clean:
 	rm -rf $(VENV) state runs demo/runs demo/.state .pytest_cache .mypy_cache .ruff_cache

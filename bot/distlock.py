@@ -20,8 +20,9 @@ from types import TracebackType
 from typing import Any
 
 from loguru import logger
+from redis.exceptions import ConnectionError as ConnectionError_
 
-from bot.errors import AccountBusy, LockLost
+from bot.errors import AccountBusy, ConfigError, LockLost
 
 KEY_PREFIX = "dhbot:account"
 
@@ -47,8 +48,14 @@ class RedisAccountLock:
 
     def acquire(self) -> int:
         """Take the lock (or raise AccountBusy); returns the fencing token."""
-        if not self._lock.acquire():
-            raise AccountBusy(f"account {self.account!r} is in use by another worker")
+        try:
+            taken = self._lock.acquire()
+        except ConnectionError_ as exc:
+            raise ConfigError(f"cannot reach Redis for the account lock of {self.account!r}:"
+                              f" {exc}") from exc
+        if not taken:
+            raise AccountBusy(f"account {self.account!r} is in use by another dhbot "
+                              "(a worker or a run)")
         self.token = int(self.client.incr(self._key + ":fence"))
         self._lost = None
         self._stop.clear()

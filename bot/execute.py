@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from loguru import logger
 from rich.console import Console
 
-from bot.config import AccountConfig, LoadedSettings
+from bot.config import AccountConfig, LoadedSettings, Settings
 from bot.errors import BotError, Interrupted
 from bot.job import Job, JobOrder
 from bot.ledger import PENDING_OUTCOMES, Ledger, now_iso, sqlite_path
@@ -94,15 +94,21 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
              headless: bool | None = None, report_copy: Path | None = None,
              part: PartContext | None = None) -> tuple[RunReport, Path]:
     settings = loaded.settings
+    guard: Callable[[], int] | None = None
     if part is None:
         run_id = new_run_id()
         run_dir = settings.paths.runs_dir / run_id
         conc = settings.concurrency
-        lock: _Lock = AccountLock(settings.paths.state_dir, account.name,
-                                  wait_s=conc.busy_wait_s if conc.on_busy_account == "wait"
-                                  else 0.0)
+        wait_s = conc.busy_wait_s if conc.on_busy_account == "wait" else 0.0
+        lock: _Lock
+        if settings.distributed_ledger:
+            # Workers elsewhere may drive the same accounts: take the shared lock they use.
+            shared = shared_account_lock(settings, account.name, wait_s)
+            lock, guard = shared, shared.check
+        else:
+            lock = AccountLock(settings.paths.state_dir, account.name, wait_s=wait_s)
     else:
-        run_id, run_dir, lock = part.run_id, part.run_dir, part.lock
+        run_id, run_dir, lock, guard = part.run_id, part.run_dir, part.lock, part.guard
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = add_run_log(run_dir / "log.jsonl")
     report = RunReport(run_id=run_id, job=source, account=account.name,
@@ -118,7 +124,7 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
                 ledger.start_run(run_id, source, run_dir)
             runner = AccountRunner(settings=settings, account=account, profile=profile,
                                    ledger=ledger, run_id=run_id, run_dir=run_dir,
-                                   dry_run=dry_run, guard=part.guard if part else None)
+                                   dry_run=dry_run, guard=guard)
             with RunProgress(console, len(orders), account.name) as progress:
                 runner.on_result = progress.update
                 stopped = asyncio.run(_drive(loaded, runner, work, headless))
@@ -142,6 +148,17 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
         if ledger is not None and part is None:
             ledger.close()
         logger.remove(sink)
+
+
+def shared_account_lock(settings: Settings, account: str, wait_s: float = 0.0) -> Any:
+    """The account's Redis lock, shared with distributed workers (see bot.distlock)."""
+    import redis
+
+    from bot.distlock import RedisAccountLock
+
+    dist = settings.distributed
+    return RedisAccountLock(redis.Redis.from_url(dist.broker_url), account,
+                            ttl_s=dist.lock_ttl_s, wait_s=wait_s, namespace=dist.queue)
 
 
 @dataclass

@@ -9,10 +9,11 @@ import os
 from loguru import logger
 from rich.console import Console
 
-from bot.config import AccountConfig, ConfigError, LoadedSettings
+from bot.config import AccountConfig, ConfigError, LoadedSettings, Settings
 from bot.errors import LoginNeedsPerson, UsageError
+from bot.execute import ledger_for
 from bot.runner import Pacer
-from bot.session import AccountSession, BrowserHost
+from bot.session import AccountSession, BrowserHost, SessionStore, session_store
 from flows.profile import Profile
 
 # How long a person gets to finish logging in in the visible window.
@@ -40,8 +41,19 @@ def interactive_login(loaded: LoadedSettings, profile: Profile, account: Account
 async def _login(loaded: LoadedSettings, profile: Profile, account: AccountConfig,
                  headed: bool, console: Console) -> None:
     settings = loaded.settings
+    ledger = ledger_for(loaded) if settings.distributed_ledger else None
+    try:
+        await _login_with(settings, profile, account, headed, console,
+                          session_store(settings, account.name, ledger))
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+async def _login_with(settings: Settings, profile: Profile, account: AccountConfig,
+                      headed: bool, console: Console, store: SessionStore) -> None:
     async with BrowserHost(settings, headless=not headed) as host:
-        session = AccountSession(host, settings, account, profile, Pacer(0))
+        session = AccountSession(host, settings, account, profile, Pacer(0), store=store)
         await session.open()
         page = await session.new_page()
         login = session.login_page(page)

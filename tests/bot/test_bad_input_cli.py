@@ -54,9 +54,22 @@ def csv_unclosed_quote(ws: Workspace) -> tuple[list[str], dict[str, str], list[s
     return ["run", "--orders", "orders.csv"], {}, ["orders.csv:2: not valid CSV"]
 
 
+def two_accounts_for_run(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150", "account": "main"},
+                  {"order_no": "1455953151", "account": "other"}])
+    return ["run", "job.yaml"], {}, ["belong to 2 accounts (main, other)", "dhbot submit"]
+
+
+def bad_ledger_url(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150"}])
+    return (["run", "job.yaml"], {"DHBOT_LEDGER": "mysql://db/x"},
+            ["env:DHBOT_LEDGER: ledger:", "expected sqlite:///PATH or postgresql://"])
+
+
 @pytest.mark.parametrize("bad_input", [broken_yaml, gbk_job, unknown_reason, bad_env_value,
                                        unknown_config_key, order_without_reason,
-                                       csv_unclosed_quote])
+                                       csv_unclosed_quote, two_accounts_for_run,
+                                       bad_ledger_url])
 def test_bad_input_exits_2_before_touching_the_portal(workspace: Workspace,
                                                       bad_input: BadInput) -> None:
     args, env, expected = bad_input(workspace)

@@ -299,3 +299,34 @@ def test_missing_password_variable_is_named(tmp_path: Path,
     assert "SHOP_PASSWORD is not set" in str(info.value)
     monkeypatch.setenv("SHOP_PASSWORD", "pw")  # password() reads the real environment
     assert account.password() == "pw"
+
+
+# -- the ledger and the distributed settings -----------------------------------------------
+
+
+def test_ledger_defaults_to_sqlite_in_the_state_folder(tmp_path: Path) -> None:
+    path = write(tmp_path, "paths:\n  state_dir: st\n")
+    settings = load(path).settings
+    assert settings.ledger_url == f"sqlite:///{tmp_path / 'st' / 'ledger.sqlite'}"
+    assert not settings.distributed_ledger
+
+
+def test_relative_sqlite_ledger_resolves_against_the_config_folder(tmp_path: Path) -> None:
+    path = write(tmp_path, "ledger: sqlite:///data/l.sqlite\n")
+    assert load(path).settings.ledger_url == f"sqlite:///{tmp_path / 'data' / 'l.sqlite'}"
+
+
+def test_postgresql_ledger_is_distributed_and_its_password_is_masked(tmp_path: Path) -> None:
+    url = "postgresql://dhbot:s3cretpass@db.internal:5432/dhbot"
+    loaded = load(None, {"DHBOT_LEDGER": url,
+                         "DHBOT_DISTRIBUTED__BROKER_URL": "redis://:r3dispass@q:6379/0"})
+    assert loaded.settings.distributed_ledger
+    shown = {key: value for key, value, _ in describe(loaded)}
+    assert shown["ledger"] == "postgresql://dhbot:***@db.internal:5432/dhbot"
+    assert shown["distributed.broker_url"] == "redis://:***@q:6379/0"
+    assert "s3cretpass" not in str(describe(loaded)) and "r3dispass" not in str(describe(loaded))
+
+
+def test_unknown_ledger_scheme_is_refused(tmp_path: Path) -> None:
+    message = refused(write(tmp_path, "ledger: mysql://h/db\n"))
+    assert "ledger: Value error, expected sqlite:///PATH or postgresql://" in message

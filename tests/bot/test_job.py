@@ -497,3 +497,20 @@ def test_single_order_job_refusals(profile: Profile, order_no: str, reason: str,
     with pytest.raises(JobError) as info:
         single_order_job(order_no, reason, note, profile)
     assert expected in str(info.value)
+
+
+def test_orders_may_name_their_accounts(profile: Profile) -> None:
+    job = parse_job(
+        "account: main\ndefaults:\n  reason: out_of_stock\norders:\n"
+        "  - order_no: '1455953150'\n  - order_no: '1455953151'\n    account: b\n"
+        "  - order_no: '1455953152'\n", profile)
+    assert [o.account for o in job.orders] == [None, "b", None]
+    assert job.accounts() == ["main", "b"]
+    assert {k: [o.order_no for o in v] for k, v in job.split().items()} == {
+        "main": ["1455953150", "1455953152"], "b": ["1455953151"]}
+
+
+def test_order_account_must_be_text(profile: Profile) -> None:
+    with pytest.raises(JobError, match=r":5: account must be text"):
+        parse_job("defaults:\n  reason: out_of_stock\norders:\n"
+                  "  - order_no: '1455953150'\n    account: [a]\n", profile)

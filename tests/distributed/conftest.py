@@ -58,6 +58,7 @@ class Cluster:
     root: Path
     portal: PortalServer
     env: dict[str, str]
+    queue: str
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -135,7 +136,7 @@ def cluster(tmp_path: Path, request: pytest.FixtureRequest, scale_portal: Portal
     env["DHBOT_SESSION_KEY"] = Fernet.generate_key().decode()
     env["PYTHONPATH"] = str(REPO)
     env["PYTHONUNBUFFERED"] = "1"
-    ws = Cluster(root=tmp_path, portal=scale_portal, env=env)
+    ws = Cluster(root=tmp_path, portal=scale_portal, env=env, queue=name)
     ws.config.write_text(yaml.safe_dump({
         "ledger": postgres_server.new_database(name),
         "distributed": {"broker_url": redis_server.url, "queue": name, "part_size": 25,

@@ -10,8 +10,11 @@ from collections import Counter
 from typing import Any
 
 import pytest
+import redis
 
+from bot.distlock import RedisAccountLock
 from tests.distributed.conftest import ACCOUNTS, Cluster
+from tests.services import RedisServer
 
 pytestmark = pytest.mark.distributed
 
@@ -104,3 +107,26 @@ def test_worker_sigkilled_mid_run_job_completes_exactly_once(cluster: Cluster) -
     # The killed worker's part was handed out again and finished by another worker.
     runs = cluster.dhbot("runs").stdout
     assert "attempt 2" in runs, runs
+
+
+def test_run_with_the_shared_ledger_respects_the_workers_account_lock(
+        cluster: Cluster, redis_server: RedisServer) -> None:
+    """`dhbot run` on a PostgreSQL ledger takes the same Redis lock as the workers."""
+    orders = [o for o in cluster.orders(per_account=4) if o["config_account"] == "b"]
+    job = cluster.write_job(orders)
+    held = RedisAccountLock(redis.Redis.from_url(redis_server.url), "b", ttl_s=30,
+                            namespace=cluster.queue)
+    held.acquire()
+    try:
+        busy = cluster.dhbot("run", str(job))
+        assert busy.returncode == 4, busy.stdout + busy.stderr
+        assert "account 'b' is in use by another dhbot" in busy.stderr
+        assert cluster.portal.stats()["requests"] == 0
+    finally:
+        held.release()
+    done = cluster.dhbot("run", str(job))
+    assert done.returncode == 0, done.stdout + done.stderr
+    status = json.loads(cluster.dhbot("status", "--json", "--account", "b").stdout)
+    assert sorted(r["order_no"] for r in status) == sorted(o["order_no"] for o in orders)
+    # The session was saved in the shared ledger, sealed: nothing in the state folder.
+    assert not (cluster.root / "state" / "sessions").exists()

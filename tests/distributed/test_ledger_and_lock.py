@@ -1,0 +1,180 @@
+"""The ledger on both databases, sealed sessions, and the Redis account lock with fencing."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from cryptography.fernet import Fernet
+
+from bot.config import load_settings
+from bot.distlock import RedisAccountLock
+from bot.errors import AccountBusy, ConfigError, LockLost
+from bot.ledger import Ledger, Outcome, State
+from bot.session import SealedSessionStore, session_store
+from tests.services import PostgresServer, RedisServer
+
+pytestmark = pytest.mark.distributed
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """A fresh ledger on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        target: Path | str = tmp_path / "ledger.sqlite"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        target = server.new_database(f"ledger_{request.node.name[-30:].lower()}"
+                                     .replace("[", "_").replace("]", "").replace("-", "_"))
+    opened = Ledger(target)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A Redis client, the database emptied first."""
+    conn = redis.Redis.from_url(redis_server.url)
+    conn.flushdb()
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def test_intent_then_result_round_trip(ledger: Ledger) -> None:
+    ledger.plan("r1", "main", [("1455953150", "out_of_stock", "仓库断货")])
+    ledger.plan("r2", "main", [("1455953150", "price_error", "x")])  # keeps the first plan
+    row = ledger.get("main", "1455953150")
+    assert row is not None and row.state == State.PLANNED and row.reason == "out_of_stock"
+    ledger.record_intent("r1", "main", "1455953150", "out_of_stock", "仓库断货", "待发货")
+    row = ledger.get("main", "1455953150")
+    assert row is not None and row.intent_unknown
+    ledger.record_result("r1", "main", "1455953150", Outcome.SUBMITTED, status_before=None,
+                         status_after="取消审核中", attempts=1)
+    row = ledger.get("main", "1455953150")
+    assert row is not None and row.is_final and row.status_before == "待发货"
+    assert [r.order_no for r in ledger.rows(outcomes=[Outcome.SUBMITTED])] == ["1455953150"]
+    assert ledger.rows(order_nos=[]) == []
+    kinds = [e["kind"] for e in ledger.events("main", "1455953150")]
+    assert kinds == ["intent", "result"]
+
+
+def test_stale_fencing_token_cannot_record_an_intent(ledger: Ledger) -> None:
+    ledger.plan("r1", "main", [("1", "out_of_stock", ""), ("2", "out_of_stock", "")])
+    ledger.record_intent("r1", "main", "1", "out_of_stock", "", "待发货", fence=5)
+    with pytest.raises(LockLost, match="stale"):
+        ledger.record_intent("r1", "main", "2", "out_of_stock", "", "待发货", fence=4)
+    row = ledger.get("main", "2")
+    assert row is not None and row.state == State.PLANNED, "a fenced-out intent was written"
+    ledger.record_intent("r1", "main", "2", "out_of_stock", "", "待发货", fence=5)
+    ledger.plan("r1", "other", [("3", "out_of_stock", "")])
+    ledger.record_intent("r1", "other", "3", "out_of_stock", "", "待发货", fence=1)  # own fence
+
+
+def test_parts_life_cycle(ledger: Ledger) -> None:
+    ledger.start_run("r9", "job.yaml", Path("runs/r9"), mode="distributed")
+    ledger.add_parts("r9", [("main", json.dumps([{"order_no": "1"}])), ("b", "[]")])
+    ledger.start_part("r9", 1, "w1")
+    ledger.requeue_part("r9", 1, "lock lost")
+    ledger.start_part("r9", 1, "w2")
+    ledger.finish_part("r9", 1, state="done", summary={"submitted": 1},
+                       results=[{"order_no": "1"}], exit_code=0)
+    part = ledger.part("r9", 1)
+    assert part is not None
+    assert (part["state"], part["worker"], part["attempts"]) == ("done", "w2", 2)
+    assert [p["state"] for p in ledger.parts("r9")] == ["done", "queued"]
+    run = ledger.run("r9")
+    assert run is not None and run["mode"] == "distributed"
+
+
+def test_sealed_session_is_encrypted_and_needs_the_key(ledger: Ledger) -> None:
+    key = Fernet.generate_key().decode()
+    state = {"cookies": [{"name": "DHSESSID", "value": "secret-cookie-value-123"}]}
+    SealedSessionStore(ledger, "main", key).save(state)
+    raw = ledger.load_session("main")
+    assert raw is not None and b"secret-cookie-value-123" not in raw
+    assert SealedSessionStore(ledger, "main", key).load() == state
+    assert SealedSessionStore(ledger, "main", Fernet.generate_key().decode()).load() is None
+    ledger.drop_session("main")
+    assert SealedSessionStore(ledger, "main", key).load() is None
+
+
+def test_shared_ledger_needs_a_valid_session_key(postgres_server: PostgresServer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(None, {"ledger": postgres_server.url}, environ={}).settings
+    ledger = Ledger(settings.ledger_url)
+    try:
+        with pytest.raises(ConfigError, match="DHBOT_SESSION_KEY"):
+            session_store(settings, "main", ledger)
+        monkeypatch.setenv("DHBOT_SESSION_KEY", "not-a-key")
+        with pytest.raises(ConfigError, match="not a valid key"):
+            session_store(settings, "main", ledger)
+        monkeypatch.setenv("DHBOT_SESSION_KEY", Fernet.generate_key().decode())
+        assert isinstance(session_store(settings, "main", ledger), SealedSessionStore)
+    finally:
+        ledger.close()
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"cannot open the ledger postgresql\+psycopg://u:\*\*\*@"):
+        Ledger("postgresql://u:hunter2hunter2@127.0.0.1:1/nodb")
+
+
+def test_lock_is_exclusive_and_tokens_increase(client: redis.Redis) -> None:
+    first = RedisAccountLock(client, "main", ttl_s=5)
+    second = RedisAccountLock(client, "main", ttl_s=5)
+    token = first.acquire()
+    try:
+        with pytest.raises(AccountBusy):
+            second.acquire()
+        assert first.check() == token
+    finally:
+        first.release()
+    assert second.acquire() > token
+    second.release()
+    with pytest.raises(LockLost):
+        second.check()
+
+
+def test_renewal_keeps_the_lock_past_its_ttl(client: redis.Redis) -> None:
+    with RedisAccountLock(client, "main", ttl_s=2) as held:
+        time.sleep(3.5)
+        with pytest.raises(AccountBusy):
+            RedisAccountLock(client, "main", ttl_s=2).acquire()
+        held.check()
+
+
+def test_frozen_holder_is_fenced_out(client: redis.Redis, tmp_path: Path) -> None:
+    """A worker that stopped renewing (frozen) loses the account to a newer holder, and can
+    then neither pass its own check nor record an intent in the ledger."""
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.plan("r1", "main", [("1", "out_of_stock", ""), ("2", "out_of_stock", "")])
+    frozen = RedisAccountLock(client, "main", ttl_s=2)
+    old_token = frozen.acquire()
+    frozen._stop.set()  # the renewal thread stops, as in a process that is paused
+    time.sleep(2.5)
+    newer = RedisAccountLock(client, "main", ttl_s=5)
+    new_token = newer.acquire()
+    try:
+        ledger.record_intent("r1", "main", "1", "out_of_stock", "", "待发货",
+                             fence=newer.check())
+        with pytest.raises(LockLost):
+            frozen.check()
+        with pytest.raises(LockLost):  # even if it skipped its own check
+            ledger.record_intent("r1", "main", "2", "out_of_stock", "", "待发货",
+                                 fence=old_token)
+        assert new_token > old_token
+        got = ledger.get("main", "2")
+        assert got is not None and got.state == State.PLANNED
+        frozen.release()  # not the owner any more: must not free the newer holder's lock
+        assert newer.check() == new_token
+    finally:
+        newer.release()
+        ledger.close()
