@@ -15,7 +15,7 @@ from rich.table import Table
 
 from bot import __version__
 from bot.config import LoadedSettings, describe, load_settings
-from bot.errors import BotError, ConfigError, JobError, UsageError
+from bot.errors import BotError, ConfigError, Interrupted, JobError, UsageError
 from bot.job import Job, load_csv_job, load_job, single_order_job
 from bot.log import setup_logging
 from flows.profile import Profile, ProfileError, load_profile
@@ -334,7 +334,11 @@ def _follow(loaded: LoadedSettings, run_id: str, timeout: float | None) -> None:
 
     console = _console()
     console.print(f"run {run_id}: waiting for the workers")
-    report, path = wait_for_run(loaded, run_id, console=console, timeout_s=timeout)
+    try:
+        report, path = wait_for_run(loaded, run_id, console=console, timeout_s=timeout)
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped waiting; the workers go on with run {run_id}: "
+                          f"`dhbot wait {run_id}` follows it again") from None
     print_summary(report, console, path)
     sys.exit(report.exit_code)
 

@@ -119,25 +119,34 @@ def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) ->
     parts = split_parts(job, default_account, settings.distributed.part_size)
     for account in {a for a, _ in parts}:
         settings.portal.account(account)  # unknown account: ConfigError before anything
-    run_id = new_run_id()
-    ledger = ledger_for(loaded)
-    try:
-        ledger.start_run(run_id, job.source, settings.paths.runs_dir / run_id,
-                         mode="distributed")
-        ledger.add_parts(run_id, [
-            (account, json.dumps([_order_json(o, account) for o in orders],
-                                 ensure_ascii=False))
-            for account, orders in parts])
-    finally:
-        ledger.close()
     app = celery_app(settings)
+    broker = _masked(settings.distributed.broker_url)
     try:
-        for part_no in range(1, len(parts) + 1):
-            app.send_task(TASK_NAME, args=[run_id, part_no],
-                          queue=settings.distributed.queue)
-    except Exception as exc:
-        raise ConfigError(f"cannot reach the broker {_masked(settings.distributed.broker_url)}"
-                          f": {exc}; the run {run_id} is recorded but not queued") from exc
+        try:  # reach the broker first: an unreachable one leaves nothing behind
+            with app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=2)
+        except Exception as exc:
+            raise ConfigError(f"cannot reach the broker {broker}: {exc}; nothing was "
+                              "queued") from exc
+        run_id = new_run_id()
+        ledger = ledger_for(loaded)
+        try:
+            ledger.start_run(run_id, job.source, settings.paths.runs_dir / run_id,
+                             mode="distributed")
+            ledger.add_parts(run_id, [
+                (account, json.dumps([_order_json(o, account) for o in orders],
+                                     ensure_ascii=False))
+                for account, orders in parts])
+        finally:
+            ledger.close()
+        try:
+            for part_no in range(1, len(parts) + 1):
+                app.send_task(TASK_NAME, args=[run_id, part_no],
+                              queue=settings.distributed.queue)
+        except Exception as exc:
+            raise ConfigError(f"the broker {broker} failed while queueing run {run_id}: "
+                              f"{exc}; submit the job again (orders already done are "
+                              "never done twice)") from exc
     finally:
         app.close()
     logger.info("run {}: {} orders in {} parts over {} accounts queued on {}", run_id,
@@ -181,7 +190,7 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     waiting = [p for p in parts if p["state"] not in FINISHED]
-                    raise Interrupted(
+                    raise BotError(
                         f"gave up waiting after {timeout_s:.0f}s: {len(waiting)} of "
                         f"{len(parts)} parts not finished (are workers running?); "
                         f"`dhbot wait {run_id}` follows the run again")
@@ -296,6 +305,8 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
                                          note=o.note, error=f"not reached: {stopped}")
                              for o in orders]
         results = [order_to_json(r) for r in report.orders]
+        for data in results:  # relative to the run's folder, where the merged report goes
+            data["artifacts"] = [f"{ctx.run_dir.name}/{a}" for a in data["artifacts"]]
         state = "failed" if stopped is not None else "done"
         ledger.finish_part(run_id, part_no, state=state, summary=report.summary,
                            results=results, exit_code=report.exit_code,

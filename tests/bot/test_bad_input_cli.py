@@ -66,10 +66,22 @@ def bad_ledger_url(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]
             ["env:DHBOT_LEDGER: ledger:", "expected sqlite:///PATH or postgresql://"])
 
 
+def submit_unreachable_broker(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150"}], account="main")
+    return (["submit", "job.yaml"], {"DHBOT_DISTRIBUTED__BROKER_URL": "redis://127.0.0.1:1/0"},
+            ["cannot reach the broker redis://127.0.0.1:1/0", "nothing was queued"])
+
+
+def submit_unknown_account(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150", "account": "zzz"}])
+    return ["submit", "job.yaml"], {}, ["unknown account 'zzz'"]
+
+
 @pytest.mark.parametrize("bad_input", [broken_yaml, gbk_job, unknown_reason, bad_env_value,
                                        unknown_config_key, order_without_reason,
                                        csv_unclosed_quote, two_accounts_for_run,
-                                       bad_ledger_url])
+                                       bad_ledger_url, submit_unreachable_broker,
+                                       submit_unknown_account])
 def test_bad_input_exits_2_before_touching_the_portal(workspace: Workspace,
                                                       bad_input: BadInput) -> None:
     args, env, expected = bad_input(workspace)
