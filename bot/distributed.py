@@ -18,6 +18,7 @@ Exactly once, with workers that may die at any moment:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -39,6 +40,7 @@ from bot.log import redactor
 from bot.progress import RunProgress
 from bot.report import BAD_OUTCOMES, RunReport, order_from_json, order_to_json
 from bot.runner import OrderResult
+from bot.session import BrowserHost
 from flows.profile import Profile
 
 if TYPE_CHECKING:
@@ -46,6 +48,10 @@ if TYPE_CHECKING:
 
 TASK_NAME = "dhbot.run_part"
 FINISHED = ("done", "failed")
+# A part that keeps failing on workers (not on the portal) is given up after this many tries.
+MAX_PART_ATTEMPTS = 3
+# Each pool process keeps its Chromium between parts; a fresh one after this many parts.
+BROWSER_PARTS = 20
 
 
 def _remember_url_secrets(settings: Settings) -> None:
@@ -227,12 +233,17 @@ def _report(run: dict[str, Any], parts: list[dict[str, Any]], accounts: list[str
 
 
 class _WorkerState:
-    """What a worker's pool processes inherit from the `dhbot worker` process."""
+    """What a worker's pool processes inherit from the `dhbot worker` process, and what
+    each keeps for itself (Redis client, event loop and Chromium, never across a fork)."""
 
     loaded: LoadedSettings
     profile: Profile
     redis: Any = None
     pid: int = 0
+    loop: asyncio.AbstractEventLoop | None = None
+    host: BrowserHost | None = None
+    host_pid: int = 0
+    host_parts: int = 0
 
 
 _STATE = _WorkerState()
@@ -246,6 +257,39 @@ def _redis() -> Any:
         _STATE.redis = redis.Redis.from_url(_STATE.loaded.settings.distributed.broker_url)
         _STATE.pid = os.getpid()
     return _STATE.redis
+
+
+def _browser(settings: Settings) -> tuple[asyncio.AbstractEventLoop, BrowserHost]:
+    """This pool process's event loop and Chromium, started on its first part and kept
+    (a browser start and a first page load cost seconds; a part takes 10–40 s)."""
+    st = _STATE
+    if st.host_pid != os.getpid():  # a fresh pool process: nothing of the parent's is usable
+        st.loop, st.host, st.host_pid, st.host_parts = asyncio.new_event_loop(), None, \
+            os.getpid(), 0
+    assert st.loop is not None
+    host = st.host
+    if host is not None and (st.host_parts >= BROWSER_PARTS or host.browser is None
+                             or not host.browser.is_connected()):
+        _close_browser()
+        host = None
+    if host is None:
+        host = BrowserHost(settings)
+        st.loop.run_until_complete(host.__aenter__())
+        st.host, st.host_parts = host, 0
+    st.host_parts += 1
+    return st.loop, host
+
+
+def _close_browser(*_args: Any, **_kwargs: Any) -> None:
+    """Close this pool process's Chromium (on recycling, on errors, at shutdown)."""
+    st = _STATE
+    host, st.host = st.host, None
+    if host is None or st.loop is None or st.host_pid != os.getpid():
+        return
+    try:
+        st.loop.run_until_complete(host.__aexit__(None, None, None))
+    except Exception as exc:  # already gone
+        logger.debug("closing the worker's browser: {}", exc)
 
 
 def run_part(task: Any, run_id: str, part_no: int) -> str:
@@ -279,24 +323,31 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
         orders = [JobOrder(**o) for o in json.loads(part["orders"])]
         ctx = PartContext(run_id=run_id, ledger=ledger, lock=_Held(lock), guard=lock.check,
                           run_dir=settings.paths.runs_dir / run_id / f"part-{part_no:03d}")
+        report: RunReport | None = None
         try:
+            ctx.loop, ctx.host = _browser(settings)
             report, _ = execute_part(loaded, account, _STATE.profile, orders, ctx,
                                      source=f"{part['account']} part {part_no}",
                                      console=Console(stderr=True))
         except BotError as exc:
             ctx.stopped_by = exc
-            report = None
+        except Exception as exc:  # the browser or the database failed under the worker
+            logger.exception("run {} part {}: worker error", run_id, part_no)
+            ctx.stopped_by = BotError(f"worker {worker}: {type(exc).__name__}: {exc}")
+            _close_browser()
         finally:
             lock.release()
         stopped = ctx.stopped_by
+        attempts = int(part["attempts"] or 0) + 1
         if isinstance(stopped, LockLost | Interrupted) or (
-                report is None and not isinstance(stopped, UsageError)):
+                report is None and not isinstance(stopped, UsageError)
+                and attempts < MAX_PART_ATTEMPTS):
             # Not the orders' fault: hand the part out again; the ledger keeps it exactly once.
             why = str(stopped)
             ledger.requeue_part(run_id, part_no, why)
             logger.warning("run {} part {}: {}; queued again", run_id, part_no, why)
             raise task.retry(countdown=dist.busy_retry_s, max_retries=None)
-        if report is None:  # bad configuration on this worker: every order is skipped
+        if report is None:  # this worker cannot run it (configuration, browser): say why
             assert stopped is not None
             report = RunReport(run_id=run_id, job="", account=account.name,
                                started_at=now_iso(), exit_code=stopped.exit_code)
@@ -336,8 +387,11 @@ def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
     """Run a Celery worker for dhbot's queue until it is stopped (SIGTERM: warm shutdown)."""
     settings = loaded.settings
     _STATE.loaded, _STATE.profile = loaded, profile
+    from celery.signals import worker_process_shutdown
+
     app = celery_app(settings)
     app.task(name=TASK_NAME, bind=True, acks_late=True)(run_part)
+    worker_process_shutdown.connect(_close_browser, weak=False)
     hostname = name or f"dhbot-{os.getpid()}@{socket.gethostname()}"
     from bot.execute import ledger_for
 

@@ -127,7 +127,9 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
                                    dry_run=dry_run, guard=guard)
             with RunProgress(console, len(orders), account.name) as progress:
                 runner.on_result = progress.update
-                stopped = asyncio.run(_drive(loaded, runner, work, headless))
+                drive = _drive(loaded, runner, work, headless, part.host if part else None)
+                stopped = (part.loop.run_until_complete(drive) if part and part.loop
+                           else asyncio.run(drive))
             report.orders = runner.collect(orders)
             report.finished_at = now_iso()
             if stopped is not None:
@@ -172,6 +174,9 @@ class PartContext:
     lock: _Lock
     guard: Callable[[], int]
     stopped_by: BotError | None = None
+    # The worker process's own event loop and Chromium, kept from part to part.
+    loop: asyncio.AbstractEventLoop | None = None
+    host: BrowserHost | None = None
 
 
 def execute_part(loaded: LoadedSettings, account: AccountConfig, profile: Profile,
@@ -197,7 +202,7 @@ def _render(run_dir: Path) -> None:
 
 
 async def _drive(loaded: LoadedSettings, runner: AccountRunner, work: Work,
-                 headless: bool | None) -> BotError | None:
+                 headless: bool | None, shared: BrowserHost | None = None) -> BotError | None:
     loop = asyncio.get_running_loop()
     signalled: list[int] = []
 
@@ -212,7 +217,9 @@ async def _drive(loaded: LoadedSettings, runner: AccountRunner, work: Work,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        async with BrowserHost(loaded.settings, headless=headless) as host:
+        browser = (contextlib.nullcontext(shared) if shared is not None
+                   else BrowserHost(loaded.settings, headless=headless))
+        async with browser as host:
             task = asyncio.create_task(work(runner, host))
             stop_wait = asyncio.create_task(runner.stop.wait())
             await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)

@@ -3,6 +3,7 @@ with four seller accounts, and a workspace that runs `dhbot submit` and `dhbot w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -102,17 +103,20 @@ class Cluster:
         assert not wait_gone(family), "processes of the killed worker are still running"
 
     def stop_workers(self) -> None:
-        """Warm shutdown of every worker still running (SIGTERM), then SIGKILL."""
+        """Warm shutdown of every worker still running (SIGTERM to the worker itself, as
+        systemd's KillMode=mixed does), then SIGKILL to what is left of its group."""
         for proc in self.workers:
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 20
         for proc in self.workers:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            proc.wait(timeout=10)
 
     def dhbot(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run the CLI in the workspace."""
