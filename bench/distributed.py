@@ -124,8 +124,10 @@ class Bench:
     """The shared services, and the workers and submit of the round under way."""
 
     def __init__(self, portal: PortalServer, redis_server: RedisServer,
-                 postgres: PostgresServer, workdir: Path, console: Console) -> None:
+                 postgres: PostgresServer, workdir: Path, console: Console,
+                 latency_ms: int = 0) -> None:
         self.portal = portal
+        self.latency_ms = latency_ms
         self.redis_server = redis_server
         self.postgres = postgres
         self.workdir = workdir
@@ -281,6 +283,8 @@ class Bench:
         folder = self.workdir / f"w{n}"
         folder.mkdir()
         self.portal.reset()
+        if self.latency_ms:  # as a portal across the internet answers
+            self.portal.set_faults(latency_ms=self.latency_ms)
         orders = self.pick_orders(per_account)
         r = Round(workers=n, orders=len(orders), folder=str(folder),
                   cancellable=sum(o["status"] in CANCELLABLE for o in orders))
@@ -506,6 +510,8 @@ def main() -> int:
     parser.add_argument("--workers", type=parse_workers, default=[1, 2, 3], metavar="1,2,3",
                         help="worker counts to measure")
     parser.add_argument("--out", type=Path, default=BENCH / "distributed-results.json")
+    parser.add_argument("--latency-ms", type=int, default=0, metavar="MS",
+                        help="portal latency per request (0: the portal answers at once)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work folder (configs, logs, reports) even when all is ok")
     args = parser.parse_args()
@@ -539,7 +545,7 @@ def main() -> int:
                                                       accounts_file=accounts))
             console.print(f"redis {redis_server.url} · postgres port {postgres.port} · "
                           f"mock portal {portal.url} ({portal_orders} orders, seed {SEED})")
-            bench = Bench(portal, redis_server, postgres, workdir, console)
+            bench = Bench(portal, redis_server, postgres, workdir, console, args.latency_ms)
             base: float | None = None
             for n in args.workers:
                 r = bench.round(n, per_account, base)
@@ -570,6 +576,7 @@ def main() -> int:
         "setup": {"seed": SEED, "portal_orders": portal_orders, "accounts": len(ACCOUNTS),
                   "orders_per_account": per_account, "distributed": DISTRIBUTED,
                   "pages_per_account": PAGES_PER_ACCOUNT, "headless": True,
+                  "portal_latency_ms": args.latency_ms,
                   "submit_timeout_s": SUBMIT_TIMEOUT_S},
         "rounds": [{**asdict(r), "ok": r.ok} for r in rounds],
         "all_ok": not failed,
@@ -580,7 +587,8 @@ def main() -> int:
     console.print(results_table(rounds, f"dhbot distributed: {per_account} orders × "
                                         f"{len(ACCOUNTS)} accounts, part size "
                                         f"{DISTRIBUTED['part_size']}, "
-                                        f"{PAGES_PER_ACCOUNT} pages per account"))
+                                        f"{PAGES_PER_ACCOUNT} pages per account, portal "
+                                        f"latency {args.latency_ms} ms"))
     console.print("wall s: `dhbot submit` from launch to exit, workers already running "
                   "(worker start-up excluded)")
     console.print(f"machine: {host['cpu_count']} CPUs ({host['cpu_model']}), "

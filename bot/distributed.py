@@ -76,6 +76,7 @@ def celery_app(settings: Settings) -> Celery:
     app.conf.update(
         task_acks_late=True,  # acknowledged after the part is done, not when received
         task_reject_on_worker_lost=True,  # a pool process killed mid-task: hand it out again
+        task_acks_on_failure_or_timeout=False,  # a task that crashed is handed out again
         worker_prefetch_multiplier=1,  # a busy worker does not hoard parts
         # A part whose worker died is handed out again once it has been unacknowledged for
         # visibility_timeout; sweep for such parts every few seconds, not every 100.
@@ -293,7 +294,43 @@ def _close_browser(*_args: Any, **_kwargs: Any) -> None:
 
 
 def run_part(task: Any, run_id: str, part_no: int) -> str:
-    """The task: run one part of a distributed job under the account's Redis lock."""
+    """The task: run one part of a distributed job under the account's Redis lock.
+
+    Whatever happens, the part ends in the ledger as done or failed (its orders `skipped`
+    with the reason), or goes back to the queue: a run never waits for a lost part.
+    """
+    from celery.exceptions import Retry
+
+    try:
+        return _run_part(task, run_id, part_no)
+    except Retry:
+        raise
+    except Exception as exc:
+        logger.exception("run {} part {}: worker error", run_id, part_no)
+        _give_up(run_id, part_no, f"worker error: {type(exc).__name__}: {exc}")
+        return "failed"
+
+
+def _give_up(run_id: str, part_no: int, why: str) -> None:
+    """Record a part that cannot be run as failed, every unfinished order `skipped`."""
+    from bot.execute import ledger_for
+
+    ledger = ledger_for(_STATE.loaded)  # unreachable: the task fails, unacknowledged, and
+    try:                                # is handed out again after the visibility timeout
+        part = ledger.part(run_id, part_no)
+        if part is None or part["state"] in FINISHED:
+            return
+        results = [order_to_json(OrderResult(
+            order_no=o["order_no"], account=part["account"], outcome=Outcome.SKIPPED,
+            reason=o["reason"], note=o["note"], error=f"not reached: {why}"))
+            for o in json.loads(part["orders"])]
+        ledger.finish_part(run_id, part_no, state="failed", summary={"skipped": len(results)},
+                           results=results, exit_code=1, error=why)
+    finally:
+        ledger.close()
+
+
+def _run_part(task: Any, run_id: str, part_no: int) -> str:
     from bot.distlock import RedisAccountLock
     from bot.execute import PartContext, execute_part, ledger_for
 
@@ -317,7 +354,7 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
             delay = dist.busy_retry_s * (1 + random.random())
             logger.info("run {} part {}: account {} busy on another worker; again in {:.1f}s",
                         run_id, part_no, account.name, delay)
-            raise task.retry(countdown=delay, max_retries=None) from None
+            raise task.retry(countdown=delay) from None
         worker = f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
         ledger.start_part(run_id, part_no, worker)
         orders = [JobOrder(**o) for o in json.loads(part["orders"])]
@@ -325,6 +362,8 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
                           run_dir=settings.paths.runs_dir / run_id / f"part-{part_no:03d}")
         report: RunReport | None = None
         try:
+            if not settings.distributed_ledger or ledger.load_session(account.name) is None:
+                account.password()  # missing on this worker: ConfigError, said per order
             ctx.loop, ctx.host = _browser(settings)
             report, _ = execute_part(loaded, account, _STATE.profile, orders, ctx,
                                      source=f"{part['account']} part {part_no}",
@@ -346,7 +385,7 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
             why = str(stopped)
             ledger.requeue_part(run_id, part_no, why)
             logger.warning("run {} part {}: {}; queued again", run_id, part_no, why)
-            raise task.retry(countdown=dist.busy_retry_s, max_retries=None)
+            raise task.retry(countdown=dist.busy_retry_s)
         if report is None:  # this worker cannot run it (configuration, browser): say why
             assert stopped is not None
             report = RunReport(run_id=run_id, job="", account=account.name,
@@ -390,7 +429,8 @@ def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
     from celery.signals import worker_process_shutdown
 
     app = celery_app(settings)
-    app.task(name=TASK_NAME, bind=True, acks_late=True)(run_part)
+    # max_retries=None: a part whose account is busy is retried until the account is free.
+    app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=None)(run_part)
     worker_process_shutdown.connect(_close_browser, weak=False)
     hostname = name or f"dhbot-{os.getpid()}@{socket.gethostname()}"
     from bot.execute import ledger_for

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from loguru import logger
 from rich.console import Console
@@ -22,7 +23,7 @@ from bot.errors import BotError, Interrupted
 from bot.job import Job, JobOrder
 from bot.ledger import PENDING_OUTCOMES, Ledger, now_iso, sqlite_path
 from bot.lock import AccountLock
-from bot.log import add_run_log
+from bot.log import add_run_log, redactor
 from bot.progress import RunProgress
 from bot.report import BAD_OUTCOMES, RunReport
 from bot.runner import AccountRunner, OrderResult
@@ -159,6 +160,7 @@ def shared_account_lock(settings: Settings, account: str, wait_s: float = 0.0) -
     from bot.distlock import RedisAccountLock
 
     dist = settings.distributed
+    redactor.add(urlsplit(dist.broker_url).password)
     return RedisAccountLock(redis.Redis.from_url(dist.broker_url), account,
                             ttl_s=dist.lock_ttl_s, wait_s=wait_s, namespace=dist.queue)
 

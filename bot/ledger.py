@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bot.errors import ConfigError, LockLost
+from bot.log import redactor
 
 
 class Outcome(StrEnum):
@@ -212,6 +213,7 @@ class Ledger:
         url = ledger_url(target)
         self.path = sqlite_path(target)
         self.url = masked_url(target)
+        redactor.add(make_url(url).password)  # a password in the URL never reaches a log
         try:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -110,10 +110,8 @@ class Cluster:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 20
         for proc in self.workers:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)

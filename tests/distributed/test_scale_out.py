@@ -4,6 +4,7 @@ sessions of one account at once — also when a worker is SIGKILLed mid-run."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections import Counter
@@ -130,3 +131,78 @@ def test_run_with_the_shared_ledger_respects_the_workers_account_lock(
     assert sorted(r["order_no"] for r in status) == sorted(o["order_no"] for o in orders)
     # The session was saved in the shared ledger, sealed: nothing in the state folder.
     assert not (cluster.root / "state" / "sessions").exists()
+
+
+def test_queue_messages_carry_only_the_part_and_no_secret_reaches_a_file(
+        cluster: Cluster, redis_server: RedisServer) -> None:
+    orders = cluster.orders(per_account=2)
+    job = cluster.write_job(orders)
+    proc = cluster.dhbot("submit", str(job), "--no-wait")
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.strip()
+    queued = redis.Redis.from_url(redis_server.url).lrange(cluster.queue, 0, -1)
+    assert len(queued) == 4  # one part per account
+    bodies = []
+    for raw in queued:
+        message = json.loads(raw)
+        body = json.loads(base64.b64decode(message["body"]))
+        bodies.append(body[0])
+        text = raw.decode()
+        for o in orders:
+            assert o["order_no"] not in text
+        assert "仓库断货" not in text and "\\u4ed3" not in text
+        for name, value in cluster.env.items():
+            if name.startswith(("DHBOT_PASSWORD_", "DHBOT_SESSION_KEY")):
+                assert value not in text
+    assert sorted(bodies) == [[run_id, n] for n in range(1, 5)]
+    # A worker runs them; nothing it or submit writes holds a password or the session key.
+    cluster.start_worker("w1")
+    waited = cluster.dhbot("wait", run_id, "--timeout", "240")
+    assert waited.returncode == 0, waited.stdout + waited.stderr + cluster.worker_logs()
+    secrets = [v for k, v in cluster.env.items()
+               if k.startswith(("DHBOT_PASSWORD_", "DHBOT_SESSION_KEY"))]
+    files = [p for p in cluster.root.rglob("*") if p.is_file()]
+    assert any(p.name == "log.jsonl" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, f"a secret in {path}"
+    for output in (waited.stdout, waited.stderr):
+        assert not any(secret in output for secret in secrets)
+
+
+def test_part_waits_for_a_busy_account_as_long_as_it_takes(
+        cluster: Cluster, redis_server: RedisServer) -> None:
+    orders = [o for o in cluster.orders(per_account=2) if o["config_account"] == "c"]
+    job = cluster.write_job(orders)
+    held = RedisAccountLock(redis.Redis.from_url(redis_server.url), "c", ttl_s=60,
+                            namespace=cluster.queue)
+    held.acquire()
+    try:
+        cluster.start_worker("w1")
+        proc = cluster.dhbot("submit", str(job), "--no-wait")
+        assert proc.returncode == 0, proc.stderr
+        time.sleep(10)  # busy_retry_s is 0.5: many more retries than Celery's default 3
+        assert cluster.portal.stats()["requests"] == 0
+    finally:
+        held.release()
+    waited = cluster.dhbot("wait", proc.stdout.strip(), "--timeout", "120")
+    assert waited.returncode == 0, waited.stdout + waited.stderr + cluster.worker_logs()
+    assert "busy on another worker" in cluster.worker_logs()
+
+
+def test_worker_without_a_password_says_so_for_its_orders(cluster: Cluster) -> None:
+    orders = [o for o in cluster.orders(per_account=2) if o["config_account"] in ("b", "d")]
+    job = cluster.write_job(orders)
+    del cluster.env["DHBOT_PASSWORD_D"]
+    cluster.start_worker("w1")
+    proc = cluster.dhbot("submit", str(job), "--timeout", "180")
+    assert proc.returncode == 2, proc.stdout + proc.stderr + cluster.worker_logs()
+    assert "DHBOT_PASSWORD_D" in proc.stdout
+    report = json.loads(next((cluster.root / "runs").glob("*/report.json")).read_text())
+    by_account = {o["account"]: o for o in report["orders"]}
+    assert by_account["d"]["outcome"] == "skipped"
+    assert "DHBOT_PASSWORD_D" in by_account["d"]["error"]
+    assert by_account["b"]["outcome"] in FINAL
+    assert {r["order_no"] for r in cluster.portal.cancel_requests()} <= {
+        o["order_no"] for o in orders if o["config_account"] == "b"}
