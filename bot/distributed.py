@@ -320,14 +320,19 @@ def _give_up(run_id: str, part_no: int, why: str) -> None:
         part = ledger.part(run_id, part_no)
         if part is None or part["state"] in FINISHED:
             return
-        results = [order_to_json(OrderResult(
-            order_no=o["order_no"], account=part["account"], outcome=Outcome.SKIPPED,
-            reason=o["reason"], note=o["note"], error=f"not reached: {why}"))
-            for o in json.loads(part["orders"])]
+        orders = [JobOrder(**o) for o in json.loads(part["orders"])]
+        results = [order_to_json(r) for r in _skipped(part["account"], orders, why)]
         ledger.finish_part(run_id, part_no, state="failed", summary={"skipped": len(results)},
                            results=results, exit_code=1, error=why)
     finally:
         ledger.close()
+
+
+def _skipped(account: str, orders: list[JobOrder], why: str) -> list[OrderResult]:
+    """The results of orders a part could not reach, with the reason."""
+    return [OrderResult(order_no=o.order_no, account=account, outcome=Outcome.SKIPPED,
+                        reason=o.reason, note=o.note, error=f"not reached: {why}")
+            for o in orders]
 
 
 def _run_part(task: Any, run_id: str, part_no: int) -> str:
@@ -390,10 +395,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             assert stopped is not None
             report = RunReport(run_id=run_id, job="", account=account.name,
                                started_at=now_iso(), exit_code=stopped.exit_code)
-            report.orders = [OrderResult(order_no=o.order_no, account=account.name,
-                                         outcome=Outcome.SKIPPED, reason=o.reason,
-                                         note=o.note, error=f"not reached: {stopped}")
-                             for o in orders]
+            report.orders = _skipped(account.name, orders, str(stopped))
         results = [order_to_json(r) for r in report.orders]
         for data in results:  # relative to the run's folder, where the merged report goes
             data["artifacts"] = [f"{ctx.run_dir.name}/{a}" for a in data["artifacts"]]
