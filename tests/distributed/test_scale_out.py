@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 import redis
+import yaml
 
 from bot.distlock import RedisAccountLock
+from bot.ledger import Ledger
 from tests.distributed.conftest import ACCOUNTS, Cluster
 from tests.services import RedisServer
 
@@ -206,3 +208,27 @@ def test_worker_without_a_password_says_so_for_its_orders(cluster: Cluster) -> N
     assert by_account["b"]["outcome"] in FINAL
     assert {r["order_no"] for r in cluster.portal.cancel_requests()} <= {
         o["order_no"] for o in orders if o["config_account"] == "b"}
+
+
+def test_login_on_the_shared_ledger_seals_the_session_for_every_worker(
+        cluster: Cluster) -> None:
+    proc = cluster.dhbot("login", "--account", "b")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "(encrypted)" in proc.stdout
+    assert not (cluster.root / "state" / "sessions").exists()
+    config = yaml.safe_load(cluster.config.read_text())
+    ledger = Ledger(config["ledger"])
+    try:
+        sealed = ledger.load_session("b")
+    finally:
+        ledger.close()
+    assert sealed is not None
+    assert b"DHSESSID" not in sealed and b"cookies" not in sealed  # encrypted, not JSON
+    assert cluster.portal.stats()["logins"] == {"seller_b": 1}
+    # A worker then runs b's orders on that session: no second login.
+    orders = [o for o in cluster.orders(per_account=2) if o["config_account"] == "b"]
+    cluster.start_worker("w1")
+    done = cluster.dhbot("submit", str(cluster.write_job(orders)), "--timeout", "120")
+    assert done.returncode == 0, done.stdout + done.stderr + cluster.worker_logs()
+    assert "reusing the saved session" in cluster.worker_logs()
+    assert cluster.portal.stats()["logins"] == {"seller_b": 1}
