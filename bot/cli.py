@@ -296,8 +296,13 @@ def _part_row(part: dict[str, Any]) -> tuple[str, str, str, str, str]:
               help="Queue the parts and return; follow the run later with `dhbot wait`.")
 @click.option("--timeout", type=click.FloatRange(min=1), help="Stop waiting after SECONDS.")
 @click.option("--allow-large", is_flag=True, help="Allow more orders than max_orders_per_run.")
+@click.option("--report", "report_copy", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write report.json to this path.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Do not ask for confirmation before cancelling on a real portal.")
 def submit(job_file: Path, config_file: Path | None, verbose: bool, account: str | None,
-           no_wait: bool, timeout: float | None, allow_large: bool) -> None:
+           no_wait: bool, timeout: float | None, allow_large: bool,
+           report_copy: Path | None, yes: bool) -> None:
     """Split a job into per-account parts and queue them for `dhbot worker`s.
 
     The orders may belong to several accounts (`account:` per order or at the top of the
@@ -310,11 +315,13 @@ def submit(job_file: Path, config_file: Path | None, verbose: bool, account: str
     loaded, profile = _load(config_file, {}, verbose)
     job = load_job(job_file, profile)
     _preflight(loaded, job, None, allow_large)
+    accounts = ", ".join(str(a) for a in job.accounts(account))
+    _confirm(loaded, job, accounts, False, yes, _console())
     run_id = submit_job(loaded, job, account)
     if no_wait:
         click.echo(run_id)
         return
-    _follow(loaded, run_id, timeout)
+    _follow(loaded, run_id, timeout, report_copy)
 
 
 @cli.command(name="wait", epilog=EXIT_CODES_HELP)
@@ -328,14 +335,16 @@ def wait_command(run_id: str, config_file: Path | None, verbose: bool,
     _follow(loaded, run_id, timeout)
 
 
-def _follow(loaded: LoadedSettings, run_id: str, timeout: float | None) -> None:
+def _follow(loaded: LoadedSettings, run_id: str, timeout: float | None,
+            report_copy: Path | None = None) -> None:
     from bot.distributed import wait_for_run
     from bot.report import print_summary
 
     console = _console()
     console.print(f"run {run_id}: waiting for the workers")
     try:
-        report, path = wait_for_run(loaded, run_id, console=console, timeout_s=timeout)
+        report, path = wait_for_run(loaded, run_id, console=console, timeout_s=timeout,
+                                    report_copy=report_copy)
     except KeyboardInterrupt:
         raise Interrupted(f"stopped waiting; the workers go on with run {run_id}: "
                           f"`dhbot wait {run_id}` follows it again") from None

@@ -188,6 +188,8 @@ class ScheduleConfig(_Frozen):
     inbox: Path | None = None
     sync: bool = False
     account: str | None = None
+    submit: bool = Field(False, description="inbox jobs go to workers (`dhbot submit`) "
+                                            "instead of running here")
 
     @field_validator("cron")
     @classmethod
@@ -202,6 +204,8 @@ class ScheduleConfig(_Frozen):
     def _one_task(self) -> ScheduleConfig:
         if (self.inbox is None) == (not self.sync):
             raise ValueError("give either inbox: FOLDER or sync: true")
+        if self.submit and self.inbox is None:
+            raise ValueError("submit: true needs inbox: FOLDER")
         return self
 
 

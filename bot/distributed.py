@@ -169,8 +169,8 @@ def _masked(url: str) -> str:
 
 
 def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
-                 timeout_s: float | None = None,
-                 poll_s: float = 1.0) -> tuple[RunReport, Path]:
+                 timeout_s: float | None = None, poll_s: float = 1.0,
+                 report_copy: Path | None = None) -> tuple[RunReport, Path]:
     """Follow a distributed run until every part has finished; write its report."""
     from bot.execute import _render, ledger_for
 
@@ -208,7 +208,7 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
         ledger.close()
     run_dir = settings.paths.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = report.write(run_dir)
+    path = report.write(run_dir, report_copy)
     _render(run_dir)
     return report, path
 

@@ -279,7 +279,8 @@ class Scheduler:
         return runs
 
     def run_job_file(self, schedule: ScheduleConfig, job_file: Path) -> JobRun | None:
-        """Run one job file with `dhbot run` and file it under done/ or failed/."""
+        """Run one job file with `dhbot run` (or hand it to workers with `dhbot submit`) and
+        file it under done/ or failed/."""
         assert schedule.inbox is not None
         name = schedule.name
         work_root = self.settings.paths.state_dir / "schedule"
@@ -287,7 +288,7 @@ class Scheduler:
         with tempfile.TemporaryDirectory(prefix="run-", dir=work_root) as tmp:
             report = Path(tmp) / "report.json"
             output = Path(tmp) / "output.log"
-            cmd = self._cli("run", str(job_file))
+            cmd = self._cli("submit" if schedule.submit else "run", str(job_file))
             cmd += ["--report", str(report), *RUN_CONFIRM_FLAGS]
             if schedule.account:
                 cmd += ["--account", schedule.account]

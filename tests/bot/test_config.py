@@ -330,3 +330,9 @@ def test_postgresql_ledger_is_distributed_and_its_password_is_masked(tmp_path: P
 def test_unknown_ledger_scheme_is_refused(tmp_path: Path) -> None:
     message = refused(write(tmp_path, "ledger: mysql://h/db\n"))
     assert "ledger: Value error, expected sqlite:///PATH or postgresql://" in message
+
+
+def test_schedule_submit_needs_an_inbox(tmp_path: Path) -> None:
+    message = refused(write(tmp_path, "schedules:\n  - name: s\n    cron: '* * * * *'\n"
+                                      "    sync: true\n    submit: true\n"))
+    assert "schedules.0: Value error, submit: true needs inbox: FOLDER" in message

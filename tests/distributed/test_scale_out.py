@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections import Counter
 from typing import Any
@@ -232,3 +233,23 @@ def test_login_on_the_shared_ledger_seals_the_session_for_every_worker(
     assert done.returncode == 0, done.stdout + done.stderr + cluster.worker_logs()
     assert "reusing the saved session" in cluster.worker_logs()
     assert cluster.portal.stats()["logins"] == {"seller_b": 1}
+
+
+def test_schedule_hands_inbox_jobs_to_the_workers(cluster: Cluster) -> None:
+    config = yaml.safe_load(cluster.config.read_text())
+    config["schedules"] = [{"name": "inbox", "cron": "*/5 * * * *", "inbox": "inbox",
+                            "submit": True}]
+    cluster.config.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    orders = cluster.orders(per_account=2)  # eight orders of four accounts in one file
+    inbox = cluster.root / "inbox"
+    inbox.mkdir()
+    cluster.write_job(orders).rename(inbox / "many.yaml")
+    old = time.time() - 10  # older than the stability window, as after a cron tick
+    os.utime(inbox / "many.yaml", (old, old))
+    cluster.start_worker("w1")
+    proc = cluster.dhbot("schedule", "--config", str(cluster.config), "--once")
+    assert proc.returncode == 0, proc.stdout + proc.stderr + cluster.worker_logs()
+    done = cluster.root / "done"
+    report = json.loads((done / "many.report.json").read_text(encoding="utf-8"))
+    _check_exactly_once(cluster, orders, report)
+    assert "finished many.yaml: exit 0 → done/many.yaml" in proc.stderr
