@@ -152,8 +152,14 @@ def render_csv(report: dict[str, Any]) -> str:
     for order in _orders(report):
         row = [_text(order.get(col)) for col in CSV_COLUMNS[:-1]]
         row.append(" ".join(str(a) for a in order.get("artifacts") or []))
-        writer.writerow(row)
+        writer.writerow([_inert(cell) for cell in row])
     return out.getvalue()
+
+
+def _inert(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula (=, +, -, @, tab,
+    CR; a note or a portal message could) gets a leading apostrophe, as OWASP advises."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def render_junit(report: dict[str, Any]) -> bytes:

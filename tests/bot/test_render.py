@@ -301,3 +301,15 @@ def test_resolve_run_by_id_prefix_or_folder(tmp_path: Path) -> None:
         resolve_run(runs, str(tmp_path / "elsewhere"))
     with pytest.raises(UsageError, match="no run"):
         resolve_run(tmp_path / "missing", "20261125")
+
+
+def test_csv_cells_that_look_like_formulas_stay_text(tmp_path: Path) -> None:
+    orders = [order("1455953101", "submitted", note="=HYPERLINK(\"http://x\",\"点我\")"),
+              order("1455953102", "failed", note="+1 备注", error="-2 @ page")]
+    folder = write_run(tmp_path / "runs", RUN_ID, orders)
+    render_run(folder)
+    with (folder / "report.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["note"] for r in rows] == ["'=HYPERLINK(\"http://x\",\"点我\")", "'+1 备注"]
+    assert rows[1]["error"] == "'-2 @ page"
+    assert rows[0]["order_no"] == "1455953101"
