@@ -29,7 +29,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.config import AccountConfig, ConfigError, LoadedSettings, load_settings
 from bot.errors import FlowError
-from bot.lock import AccountLock
+from bot.execute import account_lock
 from bot.log import setup_logging
 from bot.runner import Pacer
 from bot.session import AccountSession, BrowserHost
@@ -695,7 +695,7 @@ def check_command(config_file: Path | None, verbose: bool, account: str | None,
     except ProfileError as exc:
         raise ConfigError(str(exc)) from exc
     acc = loaded.settings.portal.account(account)
-    with AccountLock(loaded.settings.paths.state_dir, acc.name):
+    with account_lock(loaded.settings, acc.name):
         results, stopped = asyncio.run(_check(loaded, acc, profile))
     print_results(results, stopped, as_json)
     bad = stopped is not None or any(r.status in ("missing", "ambiguous") for r in results)

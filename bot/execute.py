@@ -101,13 +101,8 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
         run_dir = settings.paths.runs_dir / run_id
         conc = settings.concurrency
         wait_s = conc.busy_wait_s if conc.on_busy_account == "wait" else 0.0
-        lock: _Lock
-        if settings.distributed_ledger:
-            # Workers elsewhere may drive the same accounts: take the shared lock they use.
-            shared = shared_account_lock(settings, account.name, wait_s)
-            lock, guard = shared, shared.check
-        else:
-            lock = AccountLock(settings.paths.state_dir, account.name, wait_s=wait_s)
+        lock = account_lock(settings, account.name, wait_s)
+        guard = getattr(lock, "check", None)  # the shared lock fences every submit
     else:
         run_id, run_dir, lock, guard = part.run_id, part.run_dir, part.lock, part.guard
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -153,8 +148,11 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
         logger.remove(sink)
 
 
-def shared_account_lock(settings: Settings, account: str, wait_s: float = 0.0) -> Any:
-    """The account's Redis lock, shared with distributed workers (see bot.distlock)."""
+def account_lock(settings: Settings, account: str, wait_s: float = 0.0) -> Any:
+    """One dhbot per account: an flock in the state folder on one machine; with a shared
+    ledger, the Redis lock the distributed workers take (see bot.distlock)."""
+    if not settings.distributed_ledger:
+        return AccountLock(settings.paths.state_dir, account, wait_s=wait_s)
     import redis
 
     from bot.distlock import RedisAccountLock

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from bot.config import AccountConfig, ConfigError, LoadedSettings, Settings
 from bot.errors import LoginNeedsPerson, UsageError
-from bot.execute import ledger_for
+from bot.execute import account_lock, ledger_for
 from bot.runner import Pacer
 from bot.session import AccountSession, BrowserHost, SessionStore, session_store
 from flows.profile import Profile
@@ -43,8 +43,9 @@ async def _login(loaded: LoadedSettings, profile: Profile, account: AccountConfi
     settings = loaded.settings
     ledger = ledger_for(loaded) if settings.distributed_ledger else None
     try:
-        await _login_with(settings, profile, account, headed, console,
-                          session_store(settings, account.name, ledger))
+        with account_lock(settings, account.name):  # no login under a running worker
+            await _login_with(settings, profile, account, headed, console,
+                              session_store(settings, account.name, ledger))
     finally:
         if ledger is not None:
             ledger.close()
