@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -44,7 +43,6 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -61,6 +59,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make tests/ importable
 
+from bench.host import load, machine, versions  # noqa: E402
 from tests.portal_server import PortalServer  # noqa: E402
 from tests.services import PostgresServer, RedisServer  # noqa: E402
 
@@ -108,11 +107,6 @@ class Round:
     def ok(self) -> bool:
         """Whether every check held."""
         return not self.problems
-
-
-def load() -> list[float]:
-    """The 1, 5 and 15-minute load averages."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -434,42 +428,6 @@ def interesting(log: Path, limit: int = 20) -> list[str]:
                             if len(lines) > limit else [])
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    model = ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu_count": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
-            "python": platform.python_version(),
-            "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "load_avg_at_start": load()}
-
-
-def versions() -> dict[str, str | None]:
-    """Python, Celery, and the dhbot commit the numbers belong to."""
-    def dist(name: str) -> str | None:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
-
-    def git(*argv: str) -> str:
-        try:
-            return subprocess.run(["git", *argv], capture_output=True, text=True, timeout=20,
-                                  cwd=ROOT).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    commit = git("rev-parse", "--short", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "bot", "flows")
-    return {"python": platform.python_version(), "celery": dist("celery"),
-            "playwright": dist("playwright"),
-            "dhbot_commit": f"{commit}{'+dirty' if dirty else ''}" if commit else None}
-
-
 def results_table(rounds: list[Round], title: str) -> Table:
     """One row per worker count."""
     table = Table(title=title, title_justify="left")
@@ -526,7 +484,7 @@ def main() -> int:
     date = datetime.now(UTC).isoformat(timespec="seconds")
     started = time.perf_counter()
     host = machine()
-    code = versions()  # before the rounds: the code that was measured
+    code = versions("celery", "playwright")  # before the rounds: the code that was measured
     rounds: list[Round] = []
     failed = True
     bench: Bench | None = None

@@ -18,21 +18,17 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -41,6 +37,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make bench/ and tests/ importable
 
+from bench.host import load, machine, versions  # noqa: E402
 from bench.measure import TreeUsage, run_measured  # noqa: E402
 from tests.portal_server import PortalServer  # noqa: E402
 
@@ -333,51 +330,6 @@ def verdicts(ratios: dict[str, float | None]) -> dict[str, bool | None]:
     return out
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    model = ""
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": platform.release(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def versions() -> dict[str, str | None]:
-    """Python, the libraries that matter, Chromium, and the dhbot commit."""
-    def dist(name: str) -> str | None:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return None
-
-    def output(argv: list[str]) -> str | None:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, timeout=20,
-                                  cwd=ROOT).stdout.strip() or None
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    commit = output(["git", "rev-parse", "--short", "HEAD"])
-    dirty = output(["git", "status", "--porcelain", "--untracked-files=no"])
-    return {
-        "python": platform.python_version(),
-        "dhbot": dist("dhbot"),
-        "dhbot_commit": f"{commit}{'+dirty' if dirty else ''}" if commit else None,
-        "playwright": dist("playwright"),
-        "httpx": dist("httpx"),
-        "psutil": dist("psutil"),
-        "chromium": output([CHROMIUM, "--version"]),
-    }
-
-
 def main_table(measurements: list[Measurement], title: str) -> Table:
     """One row per measurement; `load` is the machine's 1-minute load average after it."""
     table = Table(title=title, title_justify="left")
@@ -452,13 +404,13 @@ def main() -> int:
             scale_runs.append(bench.dhbot(pool[:n], plan.scale_latency_ms, scale_pages))
     ratios, details = compute_ratios(main_runs, scale_runs, plan)
     ok = verdicts(ratios)
-    host["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    host["load_avg_at_end"] = load()
     results = {
         "date": date,
         "mode": "quick" if args.quick else "full",
         "duration_s": round(time.perf_counter() - started, 1),
         "machine": host,
-        "versions": versions(),
+        "versions": versions("playwright", "httpx", "psutil", chromium=CHROMIUM),
         "plan": asdict(plan),
         "portal": {"seed": SEED, "orders": PORTAL_ORDERS, "account": ACCOUNT,
                    "latencies_ms": list(LATENCIES_MS)},
