@@ -7,7 +7,6 @@ Validated once into frozen pydantic models; every value remembers where it came 
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -19,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
+from bot.log import mask_url
 
 ENV_PREFIX = "DHBOT_"
 DEFAULT_CONFIG_FILE = "config.yaml"
@@ -422,11 +422,6 @@ def load_settings(config_file: Path | str | None = None,
         settings = settings.model_copy(update={"paths": resolved, "schedules": schedules,
                                                "ledger": ledger})
     return LoadedSettings(settings=settings, sources=sources, config_file=path)
-
-
-def mask_url(url: str) -> str:
-    """A URL with its password (user:PASSWORD@host) replaced by ***."""
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:

@@ -27,7 +27,6 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from loguru import logger
 from rich.console import Console
@@ -36,7 +35,7 @@ from bot.config import LoadedSettings, Settings
 from bot.errors import AccountBusy, BotError, ConfigError, Interrupted, LockLost, UsageError
 from bot.job import Job, JobOrder
 from bot.ledger import Outcome, now_iso
-from bot.log import redactor
+from bot.log import mask_url, redactor
 from bot.progress import RunProgress
 from bot.report import BAD_OUTCOMES, RunReport, order_from_json, order_to_json
 from bot.runner import OrderResult
@@ -54,15 +53,6 @@ MAX_PART_ATTEMPTS = 3
 BROWSER_PARTS = 20
 
 
-def _remember_url_secrets(settings: Settings) -> None:
-    """Passwords inside the ledger or broker URL never reach a log."""
-    for url in (settings.ledger_url, settings.distributed.broker_url):
-        try:
-            redactor.add(urlsplit(url).password)
-        except ValueError:  # not a URL: nothing to remember
-            continue
-
-
 def celery_app(settings: Settings) -> Celery:
     """The Celery application: Redis broker, late acknowledgement, one task at a time."""
     try:
@@ -70,7 +60,7 @@ def celery_app(settings: Settings) -> Celery:
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise ConfigError("dhbot submit/worker need the distributed extra: "
                           "pip install 'dhbot[distributed]'") from exc
-    _remember_url_secrets(settings)
+    redactor.add_url(settings.distributed.broker_url)  # the ledger's: see bot.ledger
     dist = settings.distributed
     app = Celery("dhbot", broker=dist.broker_url, set_as_current=False)
     app.conf.update(
@@ -127,7 +117,7 @@ def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) ->
     for account in {a for a, _ in parts}:
         settings.portal.account(account)  # unknown account: ConfigError before anything
     app = celery_app(settings)
-    broker = _masked(settings.distributed.broker_url)
+    broker = mask_url(settings.distributed.broker_url)
     try:
         try:  # reach the broker first: an unreachable one leaves nothing behind
             with app.connection_for_write() as conn:
@@ -158,21 +148,15 @@ def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) ->
         app.close()
     logger.info("run {}: {} orders in {} parts over {} accounts queued on {}", run_id,
                 len(job.orders), len(parts), len({a for a, _ in parts}),
-                _masked(settings.distributed.broker_url))
+                mask_url(settings.distributed.broker_url))
     return run_id
-
-
-def _masked(url: str) -> str:
-    from bot.config import mask_url
-
-    return mask_url(url)
 
 
 def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
                  timeout_s: float | None = None, poll_s: float = 1.0,
                  report_copy: Path | None = None) -> tuple[RunReport, Path]:
     """Follow a distributed run until every part has finished; write its report."""
-    from bot.execute import _render, ledger_for
+    from bot.execute import ledger_for, render_readable
 
     settings = loaded.settings
     ledger = ledger_for(loaded)
@@ -209,7 +193,7 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
     run_dir = settings.paths.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     path = report.write(run_dir, report_copy)
-    _render(run_dir)
+    render_readable(run_dir)
     return report, path
 
 
@@ -363,7 +347,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
         worker = f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
         ledger.start_part(run_id, part_no, worker)
         orders = [JobOrder(**o) for o in json.loads(part["orders"])]
-        ctx = PartContext(run_id=run_id, ledger=ledger, lock=_Held(lock), guard=lock.check,
+        ctx = PartContext(run_id=run_id, ledger=ledger, guard=lock.check,
                           run_dir=settings.paths.runs_dir / run_id / f"part-{part_no:03d}")
         report: RunReport | None = None
         try:
@@ -410,19 +394,6 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
         ledger.close()
 
 
-class _Held:
-    """The part's lock is taken by the task before the run starts; the run only uses it."""
-
-    def __init__(self, lock: Any) -> None:
-        self.lock = lock
-
-    def acquire(self) -> object:
-        return self.lock.token
-
-    def release(self) -> None:
-        """Released by the task itself, after the part's results are known."""
-
-
 def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
                  name: str | None, loglevel: str) -> None:
     """Run a Celery worker for dhbot's queue until it is stopped (SIGTERM: warm shutdown)."""
@@ -441,7 +412,7 @@ def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
     ledger.close()
     logger.info("worker {}: {} process(es), queue {}, broker {}, ledger {}", hostname,
                 concurrency, settings.distributed.queue,
-                _masked(settings.distributed.broker_url), ledger.url)
+                mask_url(settings.distributed.broker_url), ledger.url)
     app.worker_main(argv=[
         "worker", f"--concurrency={concurrency}", "--pool=prefork", "-Q",
         settings.distributed.queue, "-n", hostname, f"--loglevel={loglevel}",

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from loguru import logger
 from rich.console import Console
@@ -95,6 +94,7 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
              headless: bool | None = None, report_copy: Path | None = None,
              part: PartContext | None = None) -> tuple[RunReport, Path]:
     settings = loaded.settings
+    lock: _Lock | None = None  # a part's lock is taken and released by its task
     guard: Callable[[], int] | None = None
     if part is None:
         run_id = new_run_id()
@@ -104,14 +104,15 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
         lock = account_lock(settings, account.name, wait_s)
         guard = getattr(lock, "check", None)  # the shared lock fences every submit
     else:
-        run_id, run_dir, lock, guard = part.run_id, part.run_dir, part.lock, part.guard
+        run_id, run_dir, guard = part.run_id, part.run_dir, part.guard
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = add_run_log(run_dir / "log.jsonl")
     report = RunReport(run_id=run_id, job=source, account=account.name,
                        started_at=now_iso(), dry_run=dry_run)
     ledger: Ledger | None = None
     try:
-        lock.acquire()
+        if lock is not None:
+            lock.acquire()
         try:
             ledger = part.ledger if part is not None else ledger_for(loaded)
             logger.info("run {}: {} orders for account {} on {}{}", run_id, len(orders),
@@ -138,9 +139,10 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
             if part is None:
                 ledger.finish_run(run_id, report.summary)
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
         path = report.write(run_dir, report_copy)
-        _render(run_dir)
+        render_readable(run_dir)
         return report, path
     finally:
         if ledger is not None and part is None:
@@ -158,20 +160,19 @@ def account_lock(settings: Settings, account: str, wait_s: float = 0.0) -> Any:
     from bot.distlock import RedisAccountLock
 
     dist = settings.distributed
-    redactor.add(urlsplit(dist.broker_url).password)
+    redactor.add_url(dist.broker_url)
     return RedisAccountLock(redis.Redis.from_url(dist.broker_url), account,
                             ttl_s=dist.lock_ttl_s, wait_s=wait_s, namespace=dist.queue)
 
 
 @dataclass
 class PartContext:
-    """A distributed run's part, run by a worker: the account lock is the worker's (Redis),
+    """A distributed run's part, run by a worker: the task holds the account's Redis lock,
     the run is recorded by `dhbot submit`, and `guard` fences every submit."""
 
     run_id: str
     run_dir: Path
     ledger: Ledger
-    lock: _Lock
     guard: Callable[[], int]
     stopped_by: BotError | None = None
     # The worker process's own event loop and Chromium, kept from part to part.
@@ -191,7 +192,7 @@ def execute_part(loaded: LoadedSettings, account: AccountConfig, profile: Profil
                     part=part)
 
 
-def _render(run_dir: Path) -> None:
+def render_readable(run_dir: Path) -> None:
     """report.html, report.csv and junit.xml beside report.json."""
     from bot.render import render_run
 

@@ -35,10 +35,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
 from bot.errors import ConfigError, LockLost
-from bot.log import redactor
+from bot.log import mask_url, redactor
 
 
 class Outcome(StrEnum):
@@ -201,24 +200,18 @@ def sqlite_path(target: Path | str) -> Path | None:
     return Path(url.database)
 
 
-def masked_url(target: Path | str) -> str:
-    """The ledger URL for messages: any password replaced by ***."""
-    return make_url(ledger_url(target)).render_as_string(hide_password=True)
-
-
 class Ledger:
     """Durable per-order records in SQLite (one file per state folder) or PostgreSQL."""
 
     def __init__(self, target: Path | str) -> None:
         url = ledger_url(target)
         self.path = sqlite_path(target)
-        self.url = masked_url(target)
-        redactor.add(make_url(url).password)  # a password in the URL never reaches a log
+        self.url = mask_url(url)
+        redactor.add_url(url)  # a password in the URL never reaches a log
         try:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._engine = create_engine(url, connect_args={"timeout": 30},
-                                             poolclass=NullPool)
+                self._engine = create_engine(url, connect_args={"timeout": 30})
                 event.listen(self._engine, "connect", _sqlite_connect)
                 event.listen(self._engine, "begin", _sqlite_begin)
             else:

@@ -4,9 +4,11 @@ every known secret (passwords, cookie values) replaced before any sink sees it."
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from loguru import logger
 
@@ -14,6 +16,11 @@ if TYPE_CHECKING:
     from loguru import Record
 
 MASK = "***"
+
+
+def mask_url(url: str) -> str:
+    """A URL with its password (user:PASSWORD@host) replaced by ***."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", rf"\1{MASK}@", url)
 
 
 class Redactor:
@@ -26,6 +33,13 @@ class Redactor:
         """Remember a secret; short values are ignored to avoid masking ordinary words."""
         if secret and len(secret) >= 4:
             self._secrets.add(secret)
+
+    def add_url(self, url: str | None) -> None:
+        """Remember the password of a URL such as postgresql://user:PASSWORD@host/db."""
+        try:
+            self.add(urlsplit(url or "").password)
+        except ValueError:  # not a URL: nothing to remember
+            return
 
     def redact(self, text: str) -> str:
         """The text with every known secret masked."""

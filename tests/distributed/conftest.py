@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 from cryptography.fernet import Fernet
 
+from bot.distlock import RedisAccountLock
 from tests.bot.conftest import descendants, wait_gone
 from tests.portal_server import PortalServer
 from tests.services import PostgresServer, RedisServer
@@ -60,16 +62,21 @@ class Cluster:
     portal: PortalServer
     env: dict[str, str]
     queue: str
+    redis_url: str
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def config(self) -> Path:
         return self.root / "config.yaml"
 
-    def orders(self, per_account: int) -> list[dict[str, Any]]:
-        """The first `per_account` orders of every account, as the portal lists them."""
+    def orders(self, per_account: int,
+               only: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """The first `per_account` orders of every account (or of `only` these), as the
+        portal lists them, each with `config_account`: its account's name in config.yaml."""
         picked = []
         for name, (user, _) in ACCOUNTS.items():
+            if only is not None and name not in only:
+                continue
             mine = self.portal.orders(account=user)[:per_account]
             assert len(mine) == per_account
             picked += [{**o, "config_account": name} for o in mine]
@@ -84,6 +91,11 @@ class Cluster:
                        for o in orders],
         }, allow_unicode=True), encoding="utf-8")
         return path
+
+    def account_lock(self, account: str, ttl_s: float) -> RedisAccountLock:
+        """The Redis lock the workers take for `account` (to hold it as another worker)."""
+        return RedisAccountLock(redis.Redis.from_url(self.redis_url), account, ttl_s=ttl_s,
+                                namespace=self.queue)
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
         """A `dhbot worker` in its own process group (as if on its own machine)."""
@@ -138,7 +150,8 @@ def cluster(tmp_path: Path, request: pytest.FixtureRequest, scale_portal: Portal
     env["DHBOT_SESSION_KEY"] = Fernet.generate_key().decode()
     env["PYTHONPATH"] = str(REPO)
     env["PYTHONUNBUFFERED"] = "1"
-    ws = Cluster(root=tmp_path, portal=scale_portal, env=env, queue=name)
+    ws = Cluster(root=tmp_path, portal=scale_portal, env=env, queue=name,
+                 redis_url=redis_server.url)
     ws.config.write_text(yaml.safe_dump({
         "ledger": postgres_server.new_database(name),
         "distributed": {"broker_url": redis_server.url, "queue": name, "part_size": 25,

@@ -15,10 +15,8 @@ import pytest
 import redis
 import yaml
 
-from bot.distlock import RedisAccountLock
 from bot.ledger import Ledger
 from tests.distributed.conftest import ACCOUNTS, Cluster
-from tests.services import RedisServer
 
 pytestmark = pytest.mark.distributed
 
@@ -114,20 +112,15 @@ def test_worker_sigkilled_mid_run_job_completes_exactly_once(cluster: Cluster) -
 
 
 def test_run_with_the_shared_ledger_respects_the_workers_account_lock(
-        cluster: Cluster, redis_server: RedisServer) -> None:
+        cluster: Cluster) -> None:
     """`dhbot run` on a PostgreSQL ledger takes the same Redis lock as the workers."""
-    orders = [o for o in cluster.orders(per_account=4) if o["config_account"] == "b"]
+    orders = cluster.orders(per_account=4, only=("b",))
     job = cluster.write_job(orders)
-    held = RedisAccountLock(redis.Redis.from_url(redis_server.url), "b", ttl_s=30,
-                            namespace=cluster.queue)
-    held.acquire()
-    try:
+    with cluster.account_lock("b", ttl_s=30):
         busy = cluster.dhbot("run", str(job))
         assert busy.returncode == 4, busy.stdout + busy.stderr
         assert "account 'b' is in use by another dhbot" in busy.stderr
         assert cluster.portal.stats()["requests"] == 0
-    finally:
-        held.release()
     done = cluster.dhbot("run", str(job))
     assert done.returncode == 0, done.stdout + done.stderr
     status = json.loads(cluster.dhbot("status", "--json", "--account", "b").stdout)
@@ -137,14 +130,16 @@ def test_run_with_the_shared_ledger_respects_the_workers_account_lock(
 
 
 def test_queue_messages_carry_only_the_part_and_no_secret_reaches_a_file(
-        cluster: Cluster, redis_server: RedisServer) -> None:
+        cluster: Cluster) -> None:
     orders = cluster.orders(per_account=2)
     job = cluster.write_job(orders)
     proc = cluster.dhbot("submit", str(job), "--no-wait")
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.strip()
-    queued = redis.Redis.from_url(redis_server.url).lrange(cluster.queue, 0, -1)
+    queued = redis.Redis.from_url(cluster.redis_url).lrange(cluster.queue, 0, -1)
     assert len(queued) == 4  # one part per account
+    secrets = [v for k, v in cluster.env.items()
+               if k.startswith(("DHBOT_PASSWORD_", "DHBOT_SESSION_KEY"))]
     bodies = []
     for raw in queued:
         message = json.loads(raw)
@@ -153,17 +148,13 @@ def test_queue_messages_carry_only_the_part_and_no_secret_reaches_a_file(
         text = raw.decode()
         for o in orders:
             assert o["order_no"] not in text
-        assert "仓库断货" not in text and "\\u4ed3" not in text
-        for name, value in cluster.env.items():
-            if name.startswith(("DHBOT_PASSWORD_", "DHBOT_SESSION_KEY")):
-                assert value not in text
+        assert "仓库断货" not in text and "\\u4ed3" not in text  # the note, raw or escaped
+        assert not any(secret in text for secret in secrets)
     assert sorted(bodies) == [[run_id, n] for n in range(1, 5)]
     # A worker runs them; nothing it or submit writes holds a password or the session key.
     cluster.start_worker("w1")
     waited = cluster.dhbot("wait", run_id, "--timeout", "240")
     assert waited.returncode == 0, waited.stdout + waited.stderr + cluster.worker_logs()
-    secrets = [v for k, v in cluster.env.items()
-               if k.startswith(("DHBOT_PASSWORD_", "DHBOT_SESSION_KEY"))]
     files = [p for p in cluster.root.rglob("*") if p.is_file()]
     assert any(p.name == "log.jsonl" for p in files)
     for path in files:
@@ -174,28 +165,22 @@ def test_queue_messages_carry_only_the_part_and_no_secret_reaches_a_file(
         assert not any(secret in output for secret in secrets)
 
 
-def test_part_waits_for_a_busy_account_as_long_as_it_takes(
-        cluster: Cluster, redis_server: RedisServer) -> None:
-    orders = [o for o in cluster.orders(per_account=2) if o["config_account"] == "c"]
+def test_part_waits_for_a_busy_account_as_long_as_it_takes(cluster: Cluster) -> None:
+    orders = cluster.orders(per_account=2, only=("c",))
     job = cluster.write_job(orders)
-    held = RedisAccountLock(redis.Redis.from_url(redis_server.url), "c", ttl_s=60,
-                            namespace=cluster.queue)
-    held.acquire()
-    try:
+    with cluster.account_lock("c", ttl_s=60):
         cluster.start_worker("w1")
         proc = cluster.dhbot("submit", str(job), "--no-wait")
         assert proc.returncode == 0, proc.stderr
         time.sleep(10)  # busy_retry_s is 0.5: many more retries than Celery's default 3
         assert cluster.portal.stats()["requests"] == 0
-    finally:
-        held.release()
     waited = cluster.dhbot("wait", proc.stdout.strip(), "--timeout", "120")
     assert waited.returncode == 0, waited.stdout + waited.stderr + cluster.worker_logs()
     assert "busy on another worker" in cluster.worker_logs()
 
 
 def test_worker_without_a_password_says_so_for_its_orders(cluster: Cluster) -> None:
-    orders = [o for o in cluster.orders(per_account=2) if o["config_account"] in ("b", "d")]
+    orders = cluster.orders(per_account=2, only=("b", "d"))
     job = cluster.write_job(orders)
     del cluster.env["DHBOT_PASSWORD_D"]
     cluster.start_worker("w1")
@@ -227,7 +212,7 @@ def test_login_on_the_shared_ledger_seals_the_session_for_every_worker(
     assert b"DHSESSID" not in sealed and b"cookies" not in sealed  # encrypted, not JSON
     assert cluster.portal.stats()["logins"] == {"seller_b": 1}
     # A worker then runs b's orders on that session: no second login.
-    orders = [o for o in cluster.orders(per_account=2) if o["config_account"] == "b"]
+    orders = cluster.orders(per_account=2, only=("b",))
     cluster.start_worker("w1")
     done = cluster.dhbot("submit", str(cluster.write_job(orders)), "--timeout", "120")
     assert done.returncode == 0, done.stdout + done.stderr + cluster.worker_logs()
