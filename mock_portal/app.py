@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -38,7 +39,7 @@ from mock_portal.data import (
     format_usd,
 )
 from mock_portal.faults import FaultError
-from mock_portal.layout import LAYOUTS
+from mock_portal.layout import LAYOUTS, LEGACY, LEGACY_TABS, shown_status, status_matches
 from mock_portal.state import CancelLogEntry, MessageEntry, PortalState, Session, now
 
 SESSION_COOKIE = "DHSESSID"
@@ -58,6 +59,13 @@ ALERT_NOTE_TOO_LONG = f"详细说明不能超过{NOTE_MAX_LENGTH}个字"
 ALERT_LOGIN_FAILED = "用户名或密码错误"
 ALERT_CAPTCHA = "请完成滑块验证"
 NOTICE_MESSAGE_SENT = "发送成功"
+ALERT_NO_FUNDS = "资金账户余额不足，无法支付违约金，取消失败"
+# The legacy layout's words (DHgate's own): no review step, the fine is taken at once.
+NOTICE_LEGACY_CLOSED = "交易已关闭"
+NOTICE_LEGACY_CANCELLED = "订单已取消，已扣除违约金{fine}"
+ALERT_LEGACY_NOT_ALLOWED = "该订单当前状态不可取消"
+CONFIRM_LEGACY_PAID = "取消订单将扣除实付金额10%的违约金（最低US $5，最高US $20），确定要取消吗？"
+CONFIRM_LEGACY_UNPAID = "该订单买家尚未付款，取消不扣除违约金，确定要取消吗？"
 ALERT_MESSAGE_EMPTY = "请输入站内信内容"
 ALERT_MESSAGE_RATE = "您发送站内信太频繁啦，请稍后发送！"
 
@@ -111,6 +119,14 @@ def redirect(url: str) -> RedirectResponse:
 def format_time(value: Any) -> str:
     """Jinja filter: a datetime as the portal prints it, or — when missing."""
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "—"
+
+
+def script_json(value: Any) -> Markup:
+    """``value`` as JSON that is safe inside an inline <script> (no tag can end it early)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escape)
+    return Markup(text)
 
 
 class Portal:
@@ -260,9 +276,12 @@ class Portal:
     ) -> HTMLResponse:
         """Render a page with the header, layout labels, CSRF token and any pending notice."""
         flash = session.flashes.pop(request.url.path, None) if session else None
+        layout = self.state.faults.layout
+        if layout == LEGACY:
+            template = f"legacy/{template}"
         html = self.env.get_template(template).render(
             user=session.account if session else None,
-            labels=LAYOUTS[self.state.faults.layout],
+            labels=LAYOUTS[layout],
             csrf=getattr(request.state, "csrf", ""),
             csrf_field=CSRF_FIELD,
             flash=flash,
@@ -379,11 +398,13 @@ class Portal:
         """我的敦煌: order counters and the personal-centre menu."""
         assert session is not None
         counts = self._counts(session.account)
-        return self.render(request, session, "home.html", counts=counts)
+        return self.render(request, session, "home.html", counts=counts, tabs=LEGACY_TABS)
 
     async def order_list(self, request: Request, session: Session | None) -> Response:
         """订单管理: status tabs, search by 订单号, 20 rows a page, newest first."""
         assert session is not None
+        if self.state.faults.layout == LEGACY:
+            return await self.legacy_order_list(request, session)
         params = request.query_params
         status = params.get("status", "")
         if status not in STATUSES:
@@ -425,6 +446,63 @@ class Portal:
             statuses=STATUSES,
         )
 
+    async def legacy_order_list(self, request: Request, session: Session) -> Response:
+        """我的订单 in the legacy layout: the rows travel as inline JSON that a script draws.
+
+        Tabs filter by a code (``status=shipped``; an internal status name works too), the
+        search form by 订单号 and 买家名称, and a hidden form carries the filters to other pages.
+        """
+        params = request.query_params
+        code = params.get("status", "")
+        tab = next((t for t in LEGACY_TABS if code and code in (t.code, t.status)), None)
+        code = tab.code if tab is not None else ""
+        order_no = params.get("order_no", "").strip()
+        buyer_name = params.get("buyer_name", "").strip()
+        try:
+            page_no = max(1, int(params.get("page", "1")))
+        except ValueError:
+            page_no = 1
+        matches = [
+            o
+            for o in self.state.by_account.get(session.account, [])
+            if (tab is None or tab.status is None or o.status == tab.status)
+            and (not order_no or order_no in o.order_no)
+            and (not buyer_name or buyer_name.casefold() in o.buyer_name.casefold())
+        ]
+        pages = max(1, math.ceil(len(matches) / PAGE_SIZE))
+        page_no = min(page_no, pages)
+        rows = matches[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
+        data = {
+            "rows": [
+                {
+                    "id": o.internal_id,
+                    "order_no": o.order_no,
+                    "time": format_time(o.created_at),
+                    "buyer": o.buyer_name,
+                    "country": o.buyer_country,
+                    "product": o.products[0].name,
+                    "items": len(o.products),
+                    "amount": format_usd(o.amount_cents),
+                    "status": shown_status(o, LEGACY),
+                }
+                for o in rows
+            ],
+            "page_no": page_no,
+            "pages": pages,
+            "total": len(matches),
+            "delay_ms": self.state.faults.rows_delay_ms,
+        }
+        return self.render(
+            request,
+            session,
+            "orders.html",
+            tabs=LEGACY_TABS,
+            current_status=code,
+            order_no=order_no,
+            buyer_name=buyer_name,
+            order_data=script_json(data),
+        )
+
     def _own_order(self, request: Request, session: Session | None) -> Order | None:
         order = self.state.by_id.get(request.path_params["internal_id"])
         if order is None or session is None or order.account != session.account:
@@ -446,6 +524,9 @@ class Portal:
             note_max=NOTE_MAX_LENGTH,
             note_required_for=sorted(NOTE_REQUIRED_FOR),
             fine=format_usd(cancellation_fine(order.amount_cents)),
+            status_shown=shown_status(order, self.state.faults.layout),
+            unpaid=order.status == UNPAID,
+            confirm_text=CONFIRM_LEGACY_UNPAID if order.status == UNPAID else CONFIRM_LEGACY_PAID,
         )
 
     async def cancel(self, request: Request, session: Session | None) -> Response:
@@ -468,17 +549,22 @@ class Portal:
             at=now(),
         )
         self.state.cancel_log.append(entry)
+        faults = self.state.faults
+        legacy = faults.layout == LEGACY
         refusal = None
         if order.status in (UNDER_REVIEW, CANCELLED):
             refusal = ALERT_DUPLICATE
         elif order.status not in CANCELLABLE:
-            refusal = ALERT_NOT_ALLOWED
+            refusal = ALERT_LEGACY_NOT_ALLOWED if legacy else ALERT_NOT_ALLOWED
         elif code not in REASONS:
             refusal = ALERT_NO_REASON
         elif code in NOTE_REQUIRED_FOR and not note.strip():
             refusal = ALERT_NOTE_REQUIRED
         elif len(note) > NOTE_MAX_LENGTH:
             refusal = ALERT_NOTE_TOO_LONG
+        elif faults.insufficient_funds and order.paid_at is not None:
+            # The fine is charged to the funds account; an unpaid order costs no fine.
+            refusal = ALERT_NO_FUNDS
         if refusal is not None:
             session.flashes[detail_path] = ("alert", refusal)
             return redirect(detail_path)
@@ -491,11 +577,14 @@ class Portal:
         order.events.append(Event(entry.at, f"卖家提交取消申请（原因：{label}）"))
         if order.status == UNPAID:
             apply_cancellation(order, entry.at)
-            notice = NOTICE_CANCELLED
+            notice = NOTICE_LEGACY_CLOSED if legacy else NOTICE_CANCELLED
+        elif legacy:
+            # The legacy backend has no review step: the order is cancelled and fined at once.
+            apply_cancellation(order, entry.at)
+            notice = NOTICE_LEGACY_CANCELLED.format(fine=format_usd(order.fine_cents or 0))
         else:
             order.status = UNDER_REVIEW
             notice = NOTICE_SUBMITTED
-        faults = self.state.faults
         if self.state.roll(faults.commit_then_fail):
             # The change is committed, but the seller never hears about it.
             if faults.commit_then_fail_mode == "drop":
@@ -507,7 +596,7 @@ class Portal:
     async def message_form(self, request: Request, session: Session | None) -> Response:
         """联系买家: the message form and the messages sent for this order."""
         order = self._own_order(request, session)
-        if order is None:
+        if order is None or self.state.faults.layout == LEGACY:
             return self.not_found(request, session)
         return self._message_page(request, session, order, alert=None, content="")
 
@@ -537,7 +626,8 @@ class Portal:
         """Send a message to the buyer, unless it is empty or the account sends too often."""
         assert session is not None
         order = self._own_order(request, session)
-        if order is None:
+        # The legacy layout has no 联系买家 at all.
+        if order is None or self.state.faults.layout == LEGACY:
             return self.not_found(request, session)
         content = str((await request.form()).get("content", "")).replace("\r\n", "\n")
         if not content.strip():
@@ -587,19 +677,25 @@ class Portal:
         return JSONResponse({"ok": True})
 
     async def admin_orders(self, request: Request) -> Response:
-        """Every order, optionally filtered by account= and status=."""
+        """Every order, optionally filtered by account= and status=.
+
+        ``status`` is shown as the current layout's pages show it; the filter takes either the
+        internal name or the legacy one, in any layout.
+        """
         account = request.query_params.get("account")
         status = request.query_params.get("status")
+        layout = self.state.faults.layout
         return JSONResponse(
             [
                 {
                     "order_no": o.order_no,
                     "internal_id": o.internal_id,
                     "account": o.account,
-                    "status": o.status,
+                    "status": shown_status(o, layout),
                 }
                 for o in self.state.orders
-                if (not account or o.account == account) and (not status or o.status == status)
+                if (not account or o.account == account)
+                and (not status or status_matches(o, status))
             ]
         )
 
@@ -654,7 +750,7 @@ class Portal:
         return JSONResponse(
             {
                 "order_no": order.order_no,
-                "status": order.status,
+                "status": shown_status(order, self.state.faults.layout),
                 "review_result": order.review_result,
             }
         )

@@ -28,7 +28,7 @@ ROUTE_NAMES: tuple[str, ...] = (
     "static",
 )
 COMMIT_THEN_FAIL_MODES: tuple[str, ...] = ("status500", "drop")
-LAYOUTS: tuple[str, ...] = ("v1", "v2")
+LAYOUTS: tuple[str, ...] = ("v1", "v2", "legacy")
 
 
 class FaultError(ValueError):
@@ -51,6 +51,10 @@ class Faults:
     # The "minute" of both rate limits; shorter windows keep tests fast.
     rate_limit_window_s: int = 60
     layout: str = "v1"
+    # Legacy layout only: the order list draws its rows this long after the page has loaded.
+    rows_delay_ms: int = 300
+    # The seller's funds account cannot pay the fine: cancelling a paid order is refused.
+    insufficient_funds: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form served by ``GET /__admin/faults``."""
@@ -133,6 +137,8 @@ _CHECKERS: dict[str, Any] = {
     "message_rate_per_minute": _int,
     "rate_limit_window_s": _int,
     "layout": _choice(LAYOUTS),
+    "rows_delay_ms": _int,
+    "insufficient_funds": _bool,
 }
 
 

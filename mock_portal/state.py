@@ -195,8 +195,9 @@ class PortalState:
         limit = self.faults.rate_limit_per_minute
         if limit <= 0:
             return True
-        return _take(self.request_times.setdefault(account, deque()), limit,
-                     self.faults.rate_limit_window_s)
+        return _take(
+            self.request_times.setdefault(account, deque()), limit, self.faults.rate_limit_window_s
+        )
 
     def allow_message(self, account: str) -> bool:
         """Count a message; False when the account sent too many in the last minute."""

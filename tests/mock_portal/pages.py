@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -114,3 +116,32 @@ class SellerClient:
         response = self.get(path)
         assert response.status_code == 200, (path, response.status_code, response.text[:300])
         return response.text
+
+
+# -- the legacy layout: no roles, no labels; text and value share one element ----------------
+
+ORDER_DATA_RE = re.compile(r"<script[^>]*>\s*var ORDER_DATA = (.*?);\s*</script>", re.S)
+
+
+def tips(page: str, kind: str) -> list[str]:
+    """Texts of the legacy notices ``<div class="tip tip-{kind}">`` (success, error)."""
+    return [
+        text_of(m.group(1))
+        for m in re.finditer(rf'<div class="tip tip-{kind}">(.*?)</div>', page, re.S)
+    ]
+
+
+def info(page: str) -> dict[str, str]:
+    """The legacy detail page's ``<li>label：<span>value</span></li>`` pairs."""
+    return {
+        text_of(label): text_of(value)
+        for label, value in re.findall(r"<li>([^<>]*：)<span[^>]*>(.*?)</span></li>", page, re.S)
+    }
+
+
+def order_data(page: str) -> dict[str, Any]:
+    """The legacy order list's inline ``var ORDER_DATA = {...};``."""
+    match = ORDER_DATA_RE.search(page)
+    assert match, "page has no ORDER_DATA"
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data

@@ -44,6 +44,8 @@ def test_faults_get_put_and_validation(portal: PortalServer) -> None:
         "message_rate_per_minute": 10,
         "rate_limit_window_s": 60,
         "layout": "v1",
+        "rows_delay_ms": 300,
+        "insufficient_funds": False,
     }
     merged = portal.set_faults(latency_ms=5, error_rates={"detail": 0.5})
     assert merged == {**faults, "latency_ms": 5, "error_rates": {"detail": 0.5}}
