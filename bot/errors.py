@@ -3,6 +3,7 @@
 BotError                      1  root: something went wrong
 ├── UsageError                2  bad input; nothing was done
 │   ├── ConfigError           2  config.yaml / environment / command line
+│   │   └── ProfileError      2  the portal profile file is missing or invalid
 │   ├── JobError              2  job file
 │   └── CredentialsRejected   2  the portal refused the user name or password
 ├── LoginNeedsPerson          3  captcha or verification at login
@@ -34,6 +35,10 @@ class UsageError(BotError):
 
 class ConfigError(UsageError):
     """The configuration (file, environment or command line) is invalid."""
+
+
+class ProfileError(ConfigError):
+    """The portal profile file is missing or invalid."""
 
 
 class JobError(UsageError):

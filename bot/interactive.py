@@ -69,17 +69,21 @@ async def _login_with(settings: Settings, profile: Profile, account: AccountConf
             await session.save()
             await session.close()
             return
-        labels = profile.login
-        await page.get_by_label(labels.username_label, exact=True).fill(account.username)
+        user = login.target("login.username_label")
+        password_box = login.target("login.password_label")
+        assert user is not None and password_box is not None  # required by the schema
+        await user.shown.first.fill(account.username)
         try:
             password = account.password()
-            await page.get_by_label(labels.password_label, exact=True).fill(password)
+            await password_box.shown.first.fill(password)
         except ConfigError:
             logger.info("no password in the environment; type it in the window")
         console.print("A browser window is open at the portal's login page. Finish logging in "
                       "there (solve the captcha if asked); this command waits up to "
                       f"{PERSON_TIMEOUT_S // 60} minutes.")
-        marker = page.get_by_role("link", name=labels.signed_in_marker, exact=True)
+        signed_in = login.target("login.signed_in_marker")
+        assert signed_in is not None
+        marker = signed_in.shown.first
         try:
             await marker.wait_for(state="visible", timeout=PERSON_TIMEOUT_S * 1000)
         except Exception as exc:

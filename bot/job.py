@@ -285,6 +285,11 @@ class _OrderChecker:
             errors.add(line, f"order {order_no}: reason {reason!r} needs a note")
             return
         message = values["message"]
+        if message is not None and not profile.can_message:
+            errors.add(given["message"][1] if "message" in given else line,
+                       f"order {order_no} asks for a buyer message, but the portal profile "
+                       f"({profile.name}) has no 联系买家 (detail.contact_button: null)")
+            return
         if message is not None and "message" in given:
             _check_message(message, given["message"][1], "message", errors)
         account = given["account"][0].strip() if "account" in given else None

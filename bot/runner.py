@@ -34,7 +34,7 @@ from bot.job import JobOrder
 from bot.ledger import PENDING_OUTCOMES, Ledger, LedgerRow, Outcome
 from bot.log import redactor
 from bot.session import AccountSession, BrowserHost, session_store, write_private
-from flows.base_page import StepRetry
+from flows.base_page import PortalPage, StepRetry
 from flows.message_page import MessageResult
 from flows.order_detail_page import OrderDetailPage, OrderFacts
 from flows.order_list_page import OrderListPage
@@ -540,13 +540,23 @@ class AccountRunner:
         await dialog.submit_and_confirm()
         after = await detail.read()
         meaning = self.profile.status_meaning(after.status)
-        notice = self.profile.notices.get((after.notice or "").strip())
+        said = self.profile.notice_meaning(after.notice, after.alert)
+        notice, words = said if said else (None, None)
         if meaning == "pending_review":
             return self._done(order, state, Outcome.SUBMITTED, after)
         if meaning == "cancelled":
             return self._done(order, state, Outcome.CANCELLED, after)
         if notice == "duplicate":
             return self._done(order, state, Outcome.ALREADY_REQUESTED, after)
+        if notice in ("refused", "insufficient_funds"):
+            # The portal said no and the order is not cancelled: nothing was done.
+            state.intent_unknown = False
+            outcome = Outcome.FAILED if notice == "insufficient_funds" else \
+                Outcome.NOT_CANCELLABLE
+            what = ("the fine cannot be paid from the seller's funds account"
+                    if notice == "insufficient_funds" else "the portal refused to cancel")
+            return self._done(order, state, outcome, after,
+                              error=f"{what}: {after.alert or after.notice or words}")
         # The page after the submit does not say what happened (e.g. a session that expired
         # under the form sent us back to the detail page): read the order back, as after
         # any failed submit. intent_unknown stays set, so nothing is submitted blindly.
@@ -581,7 +591,9 @@ class AccountRunner:
     async def _screenshot(self, page: Page, order: JobOrder, tag: str) -> str:
         path = self.run_dir / "artifacts" / f"{order.order_no}-{tag}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        mask = [page.get_by_label(self.profile.login.password_label, exact=True)]
+        password = PortalPage(page, self.profile, self.settings.portal.base_url).target(
+            "login.password_label")
+        mask = [password.anything] if password is not None else []
         data = await page.screenshot(mask=mask, full_page=True, timeout=10_000)
         write_private(path, data)
         return str(path.relative_to(self.run_dir))

@@ -354,13 +354,12 @@ class AccountSession:
         self.store.save(state)
 
     async def open_order_list(self, page: Page, retry: StepRetry | None = None) -> OrderListPage:
-        """Walk a tab from the portal's entry through 我的敦煌 to 订单管理."""
+        """Walk a tab from the portal's entry to the order list (the profile's nav steps)."""
         home = HomePage(page, self.profile, self.base_url, self.pacer,
                         self.settings.browser.timeout_s * 1000, retry)
         if not page.url.startswith(self.base_url) or home.on_login_page():
             await home.goto("open portal", home.url_for(self.profile.paths.entry))
-        await home.open()
-        return await home.open_order_management()
+        return await home.open_order_list()
 
     async def close(self) -> None:
         """Close the context (its tabs too)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,8 @@ from playwright.async_api import Locator, Page, Request, Response
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.errors import FlowError, ProfileMismatch, RateLimited, SessionExpired, TransientError
-from flows.profile import Profile
+from flows.locators import Root, Target, text_pattern
+from flows.profile import Profile, element
 
 Pacer = Callable[[], Awaitable[None]]
 
@@ -167,6 +167,10 @@ class PortalPage:
             raise SessionExpired("the portal showed its login page: session expired",
                                  step=step, page=self.page_name)
 
+    async def check_loaded(self, step: str) -> None:
+        """Check a page that something else loaded (a new tab): not the login page."""
+        await self._check(None, step)
+
     def on_login_page(self) -> bool:
         """True when the tab shows the portal's login page."""
         login_path = urlsplit(self.url_for(self.profile.paths.login)).path
@@ -189,59 +193,123 @@ class PortalPage:
 
         return click
 
-    def button(self, name: str) -> Locator:
-        """A button by its exact accessible name."""
-        return self.page.get_by_role("button", name=name, exact=True)
+    # Every locator of the flows is built here, from its profile key (and `dhbot check`
+    # walks the same targets): the profile decides how an element is found.
 
-    def link(self, name: str) -> Locator:
-        """A link by its exact accessible name."""
-        return self.page.get_by_role("link", name=name, exact=True)
+    def target(self, key: str, root: Root | None = None) -> Target | None:
+        """The profile key's target in this tab (or inside `root`); None when the profile
+        declares the element absent."""
+        spec, kind = element(self.profile, key)
+        if spec is None:
+            return None
+        return Target(key, spec, kind, root if root is not None else self.page)
 
-    def labelled(self, label: str) -> Locator:
-        """A form field by its exact label."""
-        return self.page.get_by_label(label, exact=True)
-
-    async def require(self, locator: Locator, key: str, looked_for: str, step: str) -> Locator:
-        """Wait for exactly one match, or fail fast naming the profile key."""
+    async def require(self, key: str, step: str, root: Root | None = None) -> Locator:
+        """Wait for the key's element to be shown, exactly once, or fail fast naming the key."""
+        target = self.target(key, root)
+        if target is None:
+            raise ProfileMismatch(f"profile key {key} is null, but this step needs it",
+                                  step=step, page=self.page_name, key=key,
+                                  looked_for="null")
         try:
-            await locator.wait_for(state="visible", timeout=self.element_timeout_ms)
+            await target.wait_shown(self.element_timeout_ms)
+            found, count = await target.pick()
         except PlaywrightTimeoutError as exc:
-            count = await locator.count()
+            count = await target.anything.count()
             kind = "nothing visible" if count == 0 else f"{count} hidden matches"
             raise ProfileMismatch(
-                f"profile key {key} ({looked_for}) matched {kind}",
-                step=step, page=self.page_name, key=key, looked_for=looked_for,
+                f"profile key {key} ({target.looked_for}) matched {kind}",
+                step=step, page=self.page_name, key=key, looked_for=target.looked_for,
             ) from exc
         except PlaywrightError as exc:
-            if "strict mode violation" in str(exc):
-                raise ProfileMismatch(
-                    f"profile key {key} ({looked_for}) is ambiguous: {await locator.count()} "
-                    "matches", step=step, page=self.page_name, key=key, looked_for=looked_for,
-                ) from exc
             raise self._translate(exc, step) from exc
-        return locator
+        if found is None:
+            raise TransientError(f"profile key {key} ({target.looked_for}) was shown, then "
+                                 "went away", step=step, page=self.page_name)
+        if count > 1:
+            raise ProfileMismatch(
+                f"profile key {key} ({target.looked_for}) is ambiguous: {count} visible "
+                "matches (add nth, within or a more precise locator)",
+                step=step, page=self.page_name, key=key, looked_for=target.looked_for)
+        return found
 
-    def field_term(self, label: str) -> Locator:
-        """The term element (e.g. <dt>) whose whole text is `label`."""
-        exact = re.compile(rf"^\s*{re.escape(label)}\s*$")
-        return self.page.locator(self.profile.detail.field_term_css, has_text=exact)
+    async def shown(self, key: str, root: Root | None = None) -> bool:
+        """True when the key's element is shown now (False when absent from the profile)."""
+        target = self.target(key, root)
+        return target is not None and await target.shown.count() > 0
 
-    async def fields(self) -> dict[str, str]:
-        """Every label -> value pair the page shows, read in one round trip."""
-        detail = self.profile.detail
-        pairs = await self.page.locator(detail.field_term_css).evaluate_all(
-            """(terms, xpath) => terms.map(term => {
-                const value = document.evaluate(xpath, term, null,
-                    XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
-                return [term.innerText.trim(), value ? value.innerText.trim() : null];
-            })""",
-            detail.field_value_xpath,
-        )
-        return {label: value for label, value in pairs if value is not None}
+    async def texts_of(self, key: str) -> str | None:
+        """The visible text of the key's elements, joined; None when nothing is shown."""
+        target = self.target(key)
+        if target is None:
+            return None
+        texts = [t.strip() for t in await target.shown.all_inner_texts()]
+        return " ".join(t for t in texts if t) or None
+
+    async def fields(self, wait_for: str | None = None) -> dict[str, str]:
+        """Every detail field the page shows (field name -> value), in one round trip.
+
+        With `wait_for` (a field name), waits until that field has a value: content drawn
+        by the page's script after load is read only once it is there.
+        """
+        labels = self.profile.detail.fields.labels()
+        within = self.target("detail.fields.within")
+        root = within.shown.first if within is not None else self.page.locator("body")
+        try:
+            handle = await root.element_handle(timeout=self.element_timeout_ms)
+            frame = await handle.owner_frame() or self.page.main_frame
+            if wait_for is None:
+                values: dict[str, str] = await handle.evaluate(_READ_FIELDS, labels)
+                return values
+            found = await frame.wait_for_function(
+                f"([root, labels, wanted]) => {{ const read = {_READ_FIELDS}; "
+                "const out = read(root, labels); return out[wanted] ? out : null; }",
+                arg=[handle, labels, wait_for], polling=100, timeout=self.element_timeout_ms)
+            shown: dict[str, str] = await found.json_value()
+            return shown
+        except PlaywrightTimeoutError as exc:
+            key = f"detail.fields.{wait_for}" if wait_for else "detail.fields.within"
+            label = labels.get(wait_for or "", "")
+            raise ProfileMismatch(f"profile key {key} ({label}) shows no value on this page",
+                                  step="read order", page=self.page_name, key=key,
+                                  looked_for=label) from exc
+        except PlaywrightError as exc:
+            raise self._translate(exc, "read order") from exc
 
     async def text_visible(self, text: str) -> bool:
-        """True when the page shows `text` somewhere."""
-        return await self.page.get_by_text(text).count() > 0
+        """True when the page shows `text` somewhere (whitespace ignored)."""
+        return await self.page.get_by_text(text_pattern(text, exact=False)).filter(
+            visible=True).count() > 0
+
+
+# Reads "label：value" pairs: a label is an element whose own text is the label; its value is
+# the rest of that element (<li>订单状态：<span>等待您发货</span></li>, <td>订单号：123</td>)
+# or else the next element (<dt>…</dt><dd>…</dd>, <th>…</th><td>…</td>). Hidden elements
+# (a closed dialog's copy of a field) are skipped; the first shown label wins.
+_READ_FIELDS = r"""(root, labels) => {
+    const squeeze = s => (s || '').replace(/[\s\u3000]+/g, '');
+    const wanted = Object.entries(labels).map(([n, l]) => [n, squeeze(l).replace(/[:：]$/, '')]);
+    const escape = c => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const out = {};
+    for (const el of root.querySelectorAll('*')) {
+        let own = '';
+        for (const n of el.childNodes) if (n.nodeType === 3) own += n.textContent;
+        own = squeeze(own);
+        if (!own) continue;
+        for (const [name, label] of wanted) {
+            if (name in out) continue;
+            if (own !== label && !own.startsWith(label + '：') && !own.startsWith(label + ':'))
+                continue;
+            if (!el.checkVisibility()) continue;
+            const head = new RegExp('^\\s*' + [...label].map(escape).join('\\s*')
+                                    + '\\s*[:：]?\\s*');
+            let value = el.innerText.replace(head, '').trim();
+            if (!value && el.nextElementSibling) value = el.nextElementSibling.innerText.trim();
+            if (value) out[name] = value;
+        }
+    }
+    return out;
+}"""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from playwright.async_api import Locator
+from playwright.async_api import Dialog, Locator
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from bot.errors import TransientError
+from bot.errors import FlowError, ProfileMismatch, TransientError
 from flows.base_page import PortalPage
+from flows.locators import squeeze, text_pattern
+
+# The <option> of a <select> whose text, whitespace removed, is the wanted label.
+_OPTION_VALUE = """(select, wanted) => {
+    const squeeze = s => (s || '').replace(/[\\s\\u3000]+/g, '');
+    const option = [...select.options].find(o => squeeze(o.textContent) === wanted);
+    return option ? option.value : null;
+}"""
 
 
 class CancelDialog(PortalPage):
@@ -14,10 +22,11 @@ class CancelDialog(PortalPage):
 
     page_name = "cancel dialog"
 
-    @property
-    def dialog(self) -> Locator:
-        """The dialog element, by its accessible name."""
-        return self.page.get_by_role("dialog", name=self.profile.dialog.name, exact=True)
+    def container(self) -> Locator:
+        """The open dialog (its visible match)."""
+        target = self.target("dialog.container")
+        assert target is not None  # required by the profile schema
+        return target.shown.first
 
     async def wait_open(self) -> None:
         """Wait until the dialog is shown.
@@ -25,42 +34,108 @@ class CancelDialog(PortalPage):
         No dialog at all after the click usually means the page's script did not load
         (worth a retry); an open dialog under another name means the portal changed.
         """
-        try:
-            await self.page.locator(self.profile.dialog.open_css).first.wait_for(
-                state="visible", timeout=self.element_timeout_ms)
-        except PlaywrightTimeoutError as exc:
-            raise TransientError("the cancel dialog did not open (the page's script may not "
-                                 "have loaded)", step="open dialog", page=self.page_name) from exc
-        await self.require(self.dialog, "dialog.name", self.profile.dialog.name, "open dialog")
+        any_open = self.target("dialog.any_open")
+        if any_open is not None:
+            try:
+                await any_open.wait_shown(self.element_timeout_ms)
+            except PlaywrightTimeoutError as exc:
+                raise TransientError("the cancel dialog did not open (the page's script may "
+                                     "not have loaded)", step="open dialog",
+                                     page=self.page_name) from exc
+        await self.require("dialog.container", "open dialog")
 
     async def fill(self, reason_label: str, note: str) -> None:
-        """Choose the reason by its label and type the note."""
-        labels = self.profile.dialog
-        select = await self.require(self.dialog.get_by_label(labels.reason_label, exact=True),
-                                    "dialog.reason_label", labels.reason_label, "choose reason")
-        await select.select_option(label=reason_label)
-        note_box = await self.require(self.dialog.get_by_label(labels.note_label, exact=True),
-                                      "dialog.note_label", labels.note_label, "fill note")
+        """Choose the reason by its label (a <select> or a custom dropdown) and type the note."""
+        dialog = self.container()
+        control = await self.require("dialog.reason_label", "choose reason", dialog)
+        if await control.evaluate("el => el.tagName") == "SELECT":
+            value = await control.evaluate(_OPTION_VALUE, squeeze(reason_label))
+            if value is None:
+                raise ProfileMismatch(f"the reason list has no option {reason_label}",
+                                      step="choose reason", page=self.page_name,
+                                      key="dialog.reason_label", looked_for=reason_label)
+            await control.select_option(value=value)
+        else:
+            await self._choose_custom(control, reason_label)
+        note_box = await self.require("dialog.note_label", "fill note", dialog)
         await note_box.fill(note)
 
+    async def _choose_custom(self, control: Locator, reason_label: str) -> None:
+        """A custom dropdown: click it open, click the option, check that it took."""
+        await control.click()
+        options = self.target("dialog.reason_options")
+        scope = options.shown.first if options is not None else self.container()
+        option = scope.get_by_text(text_pattern(reason_label)).filter(visible=True)
+        try:
+            await option.first.wait_for(state="visible", timeout=self.element_timeout_ms)
+        except PlaywrightTimeoutError as exc:
+            raise ProfileMismatch(f"the reason dropdown showed no option {reason_label}",
+                                  step="choose reason", page=self.page_name,
+                                  key="dialog.reason_options", looked_for=reason_label) from exc
+        await option.first.click()
+        chosen = squeeze(await control.inner_text())
+        if squeeze(reason_label) not in chosen:
+            raise ProfileMismatch(f"the reason dropdown shows {chosen!r} after choosing "
+                                  f"{reason_label}", step="choose reason", page=self.page_name,
+                                  key="dialog.reason_label", looked_for=reason_label)
+
     async def submit_and_confirm(self) -> None:
-        """Press 提交, then 确定 in the confirmation; the portal answers with a new page."""
-        labels = self.profile.dialog
-        submit = await self.require(
-            self.dialog.get_by_role("button", name=labels.submit_button, exact=True),
-            "dialog.submit_button", labels.submit_button, "submit")
+        """Press 提交, then confirm (确定, or the browser's confirm()); the portal answers
+        with a new page."""
+        confirm = self.profile.dialog.confirm
+        submit = await self.require("dialog.submit_button", "submit", self.container())
+        if confirm is None:
+            await self._navigate("submit", self.press(submit), safe=False)
+            return
+        if confirm.native:
+            native = await self._native_confirm(submit)
+            await self._navigate("confirm", native.accept, safe=False)
+            return
         await self.press(submit)()
-        confirm_dialog = self.page.get_by_role("dialog", name=labels.confirm_name, exact=True)
-        await self.require(confirm_dialog, "dialog.confirm_name", labels.confirm_name,
-                           "confirm")
-        confirm = await self.require(
-            confirm_dialog.get_by_role("button", name=labels.confirm_button, exact=True),
-            "dialog.confirm_button", labels.confirm_button, "confirm")
-        await self._navigate("confirm", self.press(confirm), safe=False)
+        box = await self._require_confirm()
+        button = await self.require("dialog.confirm.button", "confirm", box)
+        await self._navigate("confirm", self.press(button), safe=False)
+
+    async def press_submit_only(self) -> Dialog | Locator:
+        """Press 提交 and return the confirmation shown, without confirming (`dhbot check`)."""
+        submit = await self.require("dialog.submit_button", "submit", self.container())
+        confirm = self.profile.dialog.confirm
+        if confirm is not None and confirm.native:
+            return await self._native_confirm(submit)
+        await self.press(submit)()
+        return await self._require_confirm()
+
+    async def _require_confirm(self) -> Locator:
+        try:
+            return await self.require("dialog.confirm.container", "confirm")
+        except ProfileMismatch as exc:
+            problem = await self.validation_error()
+            if problem:
+                raise FlowError(f"the cancel dialog said {problem}", step="submit",
+                                page=self.page_name) from exc
+            raise
+
+    async def _native_confirm(self, submit: Locator) -> Dialog:
+        """Press 提交 and wait for the browser's confirm() it opens."""
+        try:
+            async with self.page.expect_event("dialog",
+                                              timeout=self.element_timeout_ms) as info:
+                await self.press(submit)()
+            native: Dialog = await info.value
+        except PlaywrightTimeoutError as exc:
+            problem = await self.validation_error()
+            if problem:
+                raise FlowError(f"the cancel dialog said {problem}", step="submit",
+                                page=self.page_name) from exc
+            raise ProfileMismatch("提交 opened no confirm() of the browser",
+                                  step="confirm", page=self.page_name,
+                                  key="dialog.confirm.native", looked_for="confirm()") from exc
+        return native
 
     async def validation_error(self) -> str | None:
         """Text of an error the dialog shows after 提交, if any."""
-        alert = self.dialog.locator(self.profile.detail.alert_css)
-        if await alert.count() == 0 or not await alert.first.is_visible():
+        error = self.target("dialog.error", self.container())
+        if error is None:
             return None
-        return (await alert.first.inner_text()).strip() or None
+        texts = [t.strip() for t in await error.shown.all_inner_texts()]
+        return " ".join(t for t in texts if t) or None

@@ -1,31 +1,38 @@
-"""我的敦煌: the seller's personal centre."""
+"""The signed-in start page (我的敦煌 / 我的摘要) and the way from it to the order list."""
 
 from __future__ import annotations
 
 from flows.base_page import PortalPage
 from flows.order_list_page import OrderListPage
 
+# Is a click on this element a page load (a link to another address) or an in-page action
+# (a menu opening, a javascript: link)?
+_LOADS_PAGE = """el => {
+    const a = el.closest('a[href]');
+    if (!a) return false;
+    const href = a.getAttribute('href').trim();
+    return !(href === '' || href.startsWith('#') || href.toLowerCase().startsWith('javascript:'));
+}"""
+
 
 class HomePage(PortalPage):
-    """The personal centre with its menu; the way into 订单管理."""
+    """The personal centre with its menus; the way into the order list."""
 
     page_name = "home"
 
-    async def open(self) -> HomePage:
-        """Click 我的敦煌 in the top navigation."""
-        nav = self.profile.nav
-        link = await self.require(self.link(nav.my_dhgate), "nav.my_dhgate", nav.my_dhgate,
-                                  "open 我的敦煌")
-        await self._navigate("open 我的敦煌", self.press(link))
-        return self
-
-    async def open_order_management(self) -> OrderListPage:
-        """Click 订单管理 in the personal-centre menu."""
-        nav = self.profile.nav
-        link = await self.require(self.link(nav.order_management).first,
-                                  "nav.order_management", nav.order_management,
-                                  "open 订单管理")
-        await self._navigate("open 订单管理", self.press(link))
+    async def open_order_list(self) -> OrderListPage:
+        """Follow the profile's navigation steps (click or hover) to the order list."""
+        steps = self.profile.nav.to_orders
+        for index, step in enumerate(steps):
+            key = f"nav.to_orders.{index}"
+            name = f"{step.action} {step.target.describe()}"
+            element = await self.require(key, name)
+            if step.action == "hover":
+                await element.hover()
+            elif await element.evaluate(_LOADS_PAGE):
+                await self._navigate(name, self.press(element))
+            else:
+                await self.press(element)()
         orders: OrderListPage = self._sibling(OrderListPage)
         orders.list_url = self.page.url
         orders.ready = True

@@ -13,44 +13,42 @@ class LoginPage(PortalPage):
     page_name = "login"
 
     async def open(self) -> bool:
-        """Open the portal's entry page; click 登录 when signed out.
+        """Open the portal's entry page; go to the login form when signed out.
 
         Returns True when the saved session is still signed in (no login needed).
         """
-        labels = self.profile.login
         await self.goto("open portal", self.url_for(self.profile.paths.entry))
         if self.on_login_page():
             return False
-        if await self.link(labels.signed_in_marker).count() > 0:
+        if await self.shown("login.signed_in_marker"):
             return True
-        open_link = await self.require(self.link(labels.open_link), "login.open_link",
-                                       labels.open_link, "open login")
+        if self.profile.login.open_link is None:
+            await self.goto("open login", self.url_for(self.profile.paths.login))
+            return False
+        open_link = await self.require("login.open_link", "open login")
         await self._navigate("open login", self.press(open_link))
         return False
 
     async def captcha_shown(self) -> bool:
         """True when the page asks for a captcha (请拖动滑块完成拼图)."""
-        return await self.text_visible(self.profile.login.captcha_text)
+        return await self.shown("login.captcha_text")
 
     async def login(self, username: str, password: str) -> HomePage:
-        """Fill user name and password, press 登录, and land on 我的敦煌."""
-        labels = self.profile.login
+        """Fill user name and password, press 登录, and land on the signed-in page."""
         if await self.captcha_shown():
             raise LoginNeedsPerson("the login page asks for a captcha")
-        user = await self.require(self.labelled(labels.username_label), "login.username_label",
-                                  labels.username_label, "login")
+        user = await self.require("login.username_label", "login")
         await user.fill(username)
-        pw = await self.require(self.labelled(labels.password_label), "login.password_label",
-                                labels.password_label, "login")
+        pw = await self.require("login.password_label", "login")
         await pw.fill(password)
-        submit = await self.require(self.button(labels.submit_button), "login.submit_button",
-                                    labels.submit_button, "login")
+        submit = await self.require("login.submit_button", "login")
         await self._navigate("login", self.press(submit))
         if self.on_login_page():
             if await self.captcha_shown():
                 raise LoginNeedsPerson("the login page asks for a captcha")
-            if await self.text_visible(labels.error_text):
-                raise CredentialsRejected(f"the portal said {labels.error_text}")
+            if await self.shown("login.error_text"):
+                raise CredentialsRejected(
+                    f"the portal said {await self.texts_of('login.error_text')}")
             raise FlowError("still on the login page after signing in", step="login",
                             page=self.page_name)
         home: HomePage = self._sibling(HomePage)

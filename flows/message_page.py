@@ -23,11 +23,10 @@ class MessagePage(PortalPage):
     async def send(self, text: str) -> MessageResult:
         """Type the message and press 发送; report what the portal said."""
         labels = self.profile.message
-        box = await self.require(self.labelled(labels.body_label), "message.body_label",
-                                 labels.body_label, "write message")
+        assert labels is not None  # the detail page opens this form only when it exists
+        box = await self.require("message.body_label", "write message")
         await box.fill(text)
-        button = await self.require(self.button(labels.send_button), "message.send_button",
-                                    labels.send_button, "send message")
+        button = await self.require("message.send_button", "send message")
         await self._navigate("send message", self.press(button))
         if await self.text_visible(labels.rate_limited_text):
             return MessageResult.RATE_LIMITED

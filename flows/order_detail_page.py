@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.errors import FlowError
 from flows.base_page import PortalPage
 from flows.cancel_dialog import CancelDialog
 from flows.message_page import MessagePage
@@ -28,36 +29,21 @@ class OrderDetailPage(PortalPage):
     page_name = "order detail"
 
     async def read(self) -> OrderFacts:
-        """Read order number, status, review fields and any notice the page shows."""
-        detail = self.profile.detail
-        fields = detail.fields
-        shown = await self.fields()
-        if fields.status not in shown:
-            await self.require(self.field_term(fields.status), "detail.fields.status",
-                               fields.status, "read status")
-            shown = await self.fields()
+        """Read order number, status, review fields and any notice, once the status is shown."""
+        shown = await self.fields(wait_for="status")
         return OrderFacts(
-            order_no=shown.get(fields.order_no),
-            status=shown[fields.status],
-            notice=await self._text_of(detail.notice_css),
-            alert=await self._text_of(detail.alert_css),
-            review_result=shown.get(fields.review_result),
-            review_comment=shown.get(fields.review_comment),
-            cancel_date=shown.get(fields.cancel_date),
+            order_no=shown.get("order_no"),
+            status=shown["status"],
+            notice=await self.texts_of("detail.notice"),
+            alert=await self.texts_of("detail.alert"),
+            review_result=shown.get("review_result"),
+            review_comment=shown.get("review_comment"),
+            cancel_date=shown.get("cancel_date"),
         )
 
-    async def _text_of(self, css: str) -> str | None:
-        loc = self.page.locator(css)
-        if await loc.count() == 0:
-            return None
-        text = " ".join(t.strip() for t in await loc.all_inner_texts() if t.strip())
-        return text or None
-
     async def open_cancel_dialog(self) -> CancelDialog:
-        """Click 取消订单 and wait for the dialog."""
-        detail = self.profile.detail
-        button = await self.require(self.button(detail.cancel_button), "detail.cancel_button",
-                                    detail.cancel_button, "open cancel dialog")
+        """Click the cancel entry (取消订单, 申请退款, …) and wait for the dialog."""
+        button = await self.require("detail.cancel_button", "open cancel dialog")
         await self.press(button)()
         dialog: CancelDialog = self._sibling(CancelDialog)
         await dialog.wait_open()
@@ -65,11 +51,10 @@ class OrderDetailPage(PortalPage):
 
     async def open_contact(self) -> MessagePage:
         """Click 联系买家 and land on the message form."""
-        detail = self.profile.detail
-        link = self.page.get_by_role("link", name=detail.contact_button, exact=True).or_(
-            self.button(detail.contact_button))
-        await self.require(link.first, "detail.contact_button", detail.contact_button,
-                           "contact buyer")
-        await self._navigate("contact buyer", self.press(link.first))
+        if not self.profile.can_message:
+            raise FlowError(f"the portal profile ({self.profile.name}) has no 联系买家",
+                            step="contact buyer", page=self.page_name)
+        link = await self.require("detail.contact_button", "contact buyer")
+        await self._navigate("contact buyer", self.press(link))
         page: MessagePage = self._sibling(MessagePage)
         return page

@@ -1,20 +1,60 @@
-"""The portal profile: every label, selector, reason and status name the flows use."""
+"""The portal profile: every label, selector, reason and status name the flows use.
+
+Keys that name an element take the locator grammar of `flows.locators` (plain text or a
+mapping); a key written `null` tells the flows and `dhbot check` that the portal has no such
+element. `Profile.elements()` lists every element key with its kind: the page objects build
+their locators from it, and `dhbot check` walks the same list.
+"""
 
 from __future__ import annotations
 
 import builtins
+import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from bot.errors import ProfileError
+from flows.locators import Kind, Loc, LocField, describe, squeeze
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
 StatusMeaning = Literal[
     "cancellable", "pending_review", "cancelled", "shipped", "completed", "not_cancellable"
 ]
-NoticeMeaning = Literal["submitted", "cancelled", "duplicate"]
+# What a notice after the cancel submit means:
+#   submitted           accepted, waiting for the platform's review
+#   cancelled           the order is cancelled
+#   duplicate           a cancellation was already asked for
+#   refused             the portal will not cancel this order (e.g. 该订单当前状态不可取消)
+#   insufficient_funds  the fine cannot be paid from the seller's funds account
+NoticeMeaning = Literal["submitted", "cancelled", "duplicate", "refused", "insufficient_funds"]
+
+# The kind of each element key (how plain text is read), by annotation.
+Clickable = Annotated[LocField, "clickable"]
+Field_ = Annotated[LocField, "field"]
+Text = Annotated[LocField, "text"]
+Heading = Annotated[LocField, "heading"]
+Dialog = Annotated[LocField, "dialog"]
+_KINDS: tuple[Kind, ...] = ("clickable", "field", "text", "heading", "dialog")
+
+# Keys of earlier profile versions, and what replaced them (for a clear error).
+RENAMED = {
+    "nav.my_dhgate": "nav.to_orders (a list of steps)",
+    "nav.order_management": "nav.to_orders (a list of steps)",
+    "list.table_css": "list.table ({css: ...})",
+    "detail.field_term_css": "detail.fields (label: value pairs are found by their labels)",
+    "detail.field_value_xpath": "detail.fields",
+    "detail.notice_css": "detail.notice ({css: ...})",
+    "detail.alert_css": "detail.alert ({css: ...})",
+    "dialog.name": "dialog.container",
+    "dialog.confirm_name": "dialog.confirm.container",
+    "dialog.confirm_button": "dialog.confirm.button",
+    "dialog.open_css": "dialog.any_open ({css: ...})",
+}
 
 
 class _Section(BaseModel):
@@ -32,90 +72,149 @@ class Paths(_Section):
 class LoginLabels(_Section):
     """Login page."""
 
-    open_link: str
-    username_label: str
-    password_label: str
-    submit_button: str
-    error_text: str
-    captcha_text: str
-    signed_in_marker: str
+    open_link: Clickable | None  # null: the entry page is (or redirects to) the login form
+    username_label: Field_
+    password_label: Field_
+    submit_button: Clickable
+    error_text: Text | None
+    captcha_text: Text | None
+    signed_in_marker: Clickable
+
+
+class NavStep(_Section):
+    """One step towards the order list: click a link, or hover a menu to open it."""
+
+    click: Clickable | None = None
+    hover: Clickable | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> NavStep:
+        if (self.click is None) == (self.hover is None):
+            raise ValueError("a step is either {click: <locator>} or {hover: <locator>}")
+        return self
+
+    @property
+    def action(self) -> Literal["click", "hover"]:
+        """What the step does."""
+        return "click" if self.click is not None else "hover"
+
+    @property
+    def target(self) -> Loc:
+        """What the step acts on."""
+        found = self.click if self.click is not None else self.hover
+        assert found is not None
+        return found
 
 
 class NavLabels(_Section):
-    """Top navigation and the personal-centre menu."""
+    """The way from the signed-in entry page to the order list, step by step."""
 
-    my_dhgate: str
-    order_management: str
+    to_orders: builtins.list[NavStep] = Field(min_length=1)
 
 
 class HomeLabels(_Section):
-    """我的敦煌 personal centre."""
+    """The page after signing in (我的敦煌, 我的摘要)."""
 
-    heading: str
+    heading: Heading | None
 
 
 class ListLabels(_Section):
-    """订单管理 order list."""
+    """The order list and its search form."""
 
-    heading: str
-    search_label: str
-    search_button: str
-    empty_text: str
-    next_page: str
-    table_css: str
+    heading: Heading | None
+    search_label: Field_
+    search_button: Clickable | None  # null: the search form is sent with Enter
+    empty_text: Text
+    next_page: Clickable | None
+    table: Text  # the container of the order rows; each order number is a link in it
+    # Shown once the list has drawn its rows or its empty text (default: an order link in
+    # `table`, or `empty_text`). Until then the list is not read.
+    ready: Text | None = None
 
 
 class DetailFields(_Section):
-    """Field labels on the order detail page."""
+    """Field labels of the detail page, as shown (a trailing colon is optional).
 
-    order_no: str
+    A label is found by its own text; its value is the rest of the same element
+    (`<li>订单状态：<span>等待您发货</span></li>`) or else the next element
+    (`<dt>…</dt><dd>…</dd>`, `<th>…</th><td>…</td>`).
+    """
+
+    within: Text | None = None  # only read fields inside this container
+    order_no: str | None
     status: str
-    review_result: str
-    review_comment: str
-    cancel_date: str
+    review_result: str | None = None
+    review_comment: str | None = None
+    cancel_date: str | None = None
+
+    def labels(self) -> dict[str, str]:
+        """Field name -> label, for the fields this portal has."""
+        return {name: label for name in ("order_no", "status", "review_result",
+                                         "review_comment", "cancel_date")
+                if (label := getattr(self, name))}
 
 
 class DetailLabels(_Section):
     """Order detail page."""
 
-    heading: str
-    field_term_css: str
-    field_value_xpath: str
+    heading: Heading | None
     fields: DetailFields
-    cancel_button: str
-    contact_button: str
-    notice_css: str
-    alert_css: str
+    cancel_button: Clickable
+    contact_button: Clickable | None
+    notice: Text | None  # the success notice after a redirect
+    alert: Text | None  # the error notice after a redirect
+
+
+class ConfirmLabels(_Section):
+    """The confirmation after 提交: the browser's own confirm(), or an in-page dialog."""
+
+    native: bool = False
+    container: Dialog | None = None
+    button: Clickable | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> ConfirmLabels:
+        if self.native and (self.container is not None or self.button is not None):
+            raise ValueError("a native confirm() has no container or button to describe")
+        if not self.native and (self.container is None or self.button is None):
+            raise ValueError("an in-page confirmation needs container and button "
+                             "(or native: true for the browser's confirm())")
+        return self
 
 
 class DialogLabels(_Section):
-    """Cancel dialog and its confirmation."""
+    """The cancel dialog and its confirmation."""
 
-    name: str
-    reason_label: str
-    note_label: str
-    submit_button: str
-    confirm_name: str
-    confirm_button: str
+    container: Dialog  # an in-page modal; legacy ones without ARIA need {css: ...}
+    reason_label: Field_  # a <select>, or the control that opens a custom dropdown
+    reason_options: Text | None = None  # where a custom dropdown's options appear
+    note_label: Field_
+    submit_button: Clickable
+    error: Text | None = None  # the dialog's own validation message
+    confirm: ConfirmLabels | None  # null: 提交 sends the form at once
     # Any open dialog, whatever its name (tells "did not open" from "renamed").
-    open_css: str = "dialog[open], [role=dialog]"
+    any_open: Text | None = None
 
 
 class MessageLabels(_Section):
     """联系买家 message form."""
 
-    heading: str
-    body_label: str
-    send_button: str
+    heading: Heading | None
+    body_label: Field_
+    send_button: Clickable
     sent_text: str
     rate_limited_text: str
 
 
 class ErrorLabels(_Section):
-    """Error pages."""
+    """Words of the portal's error pages."""
 
     server_error_text: str
     rate_limited_text: str
+
+
+# Section -> the page object (page name) that shows its elements.
+ELEMENT_SECTIONS = ("login", "nav", "home", "list", "detail", "dialog", "message")
 
 
 class Profile(_Section):
@@ -130,7 +229,7 @@ class Profile(_Section):
     list: ListLabels
     detail: DetailLabels
     dialog: DialogLabels
-    message: MessageLabels
+    message: MessageLabels | None = None
     errors: ErrorLabels
     reasons: dict[str, str] = Field(min_length=1)
     note_required_for: builtins.list[str] = []
@@ -138,32 +237,114 @@ class Profile(_Section):
     order_no_pattern: str = r"^[0-9]{6,32}$"
     statuses: dict[str, StatusMeaning] = Field(min_length=1)
     notices: dict[str, NoticeMeaning] = {}
+    _elements: dict[str, tuple[Loc | None, Kind]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Index the element keys once; page objects look them up for every locator."""
+        self._elements.update((key, (spec, kind)) for key, spec, kind in self.elements())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            old = [f"{key} is now {new}" for key, new in RENAMED.items()
+                   if isinstance(data.get(key.split(".")[0]), dict)
+                   and key.split(".")[1] in data[key.split(".")[0]]]
+            if old:
+                raise ValueError("renamed keys: " + "; ".join(old))
+        return data
 
     @model_validator(mode="after")
-    def _reasons_known(self) -> Profile:
+    def _consistent(self) -> Profile:
         unknown = [r for r in self.note_required_for if r not in self.reasons]
         if unknown:
             raise ValueError(f"note_required_for names unknown reasons: {unknown}")
+        if self.detail.contact_button is not None and self.message is None:
+            raise ValueError("detail.contact_button is set but the message section is missing "
+                             "(write message: null and contact_button: null if the portal "
+                             "has no 联系买家)")
+        try:
+            re.compile(self.order_no_pattern)
+        except re.error as exc:
+            raise ValueError(f"order_no_pattern is not a regular expression: {exc}") from exc
         return self
+
+    @property
+    def can_message(self) -> bool:
+        """True when the portal has a 联系买家 form the flows can use."""
+        return self.detail.contact_button is not None and self.message is not None
 
     def status_meaning(self, status: str) -> StatusMeaning:
         """What a status name means; a name the profile does not list is not cancellable."""
-        return self.statuses.get(status.strip(), "not_cancellable")
+        wanted = squeeze(status)
+        for name, meaning in self.statuses.items():
+            if squeeze(name) == wanted:
+                return meaning
+        return "not_cancellable"
+
+    def notice_meaning(self, *texts: str | None) -> tuple[NoticeMeaning, str] | None:
+        """What the first known notice in `texts` means, and which notice it was."""
+        shown = squeeze(" ".join(t for t in texts if t))
+        for notice, meaning in self.notices.items():
+            if squeeze(notice) in shown:
+                return meaning, notice
+        return None
 
     def reason_label(self, code: str) -> str:
         """The dropdown label of a reason code."""
         return self.reasons[code]
 
+    def elements(self) -> Iterator[tuple[str, Loc | None, Kind]]:
+        """Every key that names an element: (key, locator or None when absent, kind)."""
+        for section in ELEMENT_SECTIONS:
+            value = getattr(self, section)
+            if value is None:
+                continue
+            yield from _elements(section, value)
 
-class ProfileError(Exception):
-    """A profile file is missing or invalid."""
+
+def _elements(prefix: str, model: BaseModel) -> Iterator[tuple[str, Loc | None, Kind]]:
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{prefix}.{name}"
+        kinds = [m for m in (*info.metadata, *_metadata(info.annotation)) if m in _KINDS]
+        if isinstance(value, builtins.list):
+            for i, item in enumerate(value):
+                if isinstance(item, NavStep):
+                    yield f"{key}.{i}", item.target, "clickable"
+        elif kinds:
+            yield key, value, kinds[0]
+        elif isinstance(value, BaseModel):
+            yield from _elements(key, value)
+
+
+def _metadata(annotation: Any) -> tuple[Any, ...]:
+    """Annotated metadata of a type, looking inside `X | None`."""
+    found: tuple[Any, ...] = getattr(annotation, "__metadata__", ())
+    for arg in get_args(annotation):
+        found += getattr(arg, "__metadata__", ())
+    return found
+
+
+def element(profile: Profile, key: str) -> tuple[Loc | None, Kind]:
+    """The locator and kind of one element key (KeyError if the profile has no such key)."""
+    found = profile._elements.get(key)
+    if found is None:
+        if key.startswith("message.") and profile.message is None:
+            return None, "text"
+        raise KeyError(key)
+    return found
+
+
+def profile_path(name_or_path: str) -> Path:
+    """The file of a bundled profile name (`mock`), or the path itself."""
+    path = Path(name_or_path)
+    return PROFILES_DIR / f"{name_or_path}.yaml" if not path.suffix else path
 
 
 def load_profile(name_or_path: str) -> Profile:
     """Load a bundled profile by name (`mock`) or any profile YAML by path."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROFILES_DIR / f"{name_or_path}.yaml"
+    path = profile_path(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -175,7 +356,26 @@ def load_profile(name_or_path: str) -> Profile:
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ProfileError(f"{path}: {problems}") from exc
+        raise ProfileError(f"{path}: {explain(exc)}") from exc
+
+
+def explain(exc: ValidationError) -> str:
+    """Pydantic's errors as `key.path: what is wrong`, one per key, in file order."""
+    problems: dict[str, str] = {}
+    for err in exc.errors():
+        # Union members repeat the key with their own names in the path: keep the key.
+        path = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "PlainText",
+                                                                     "LocatorSpec"))]
+        where = ".".join(path) or "(top level)"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "missing (write null if the portal has no such element)"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        problems.setdefault(where, msg)
+    return "; ".join(f"{where}: {msg}" for where, msg in problems.items())
+
+
+def looked_for(spec: Loc | None) -> str:
+    """A key's value as written, for messages."""
+    return describe(spec)

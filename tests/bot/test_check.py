@@ -60,7 +60,7 @@ def test_check_finds_every_key_and_changes_nothing(workspace: Workspace) -> None
     # The walk got all the way: login form, list, cancel dialog and its confirmation, 联系买家.
     for key in ("login.username_label", "login.signed_in_marker", "list.empty_text",
                 "list.next_page", "detail.cancel_button", "dialog.submit_button",
-                "dialog.confirm_button", "reasons.other", "message.send_button"):
+                "dialog.confirm.button", "reasons.other", "message.send_button"):
         assert lines[key] == "found", proc.stdout
     assert lines["login.error_text"] == "skipped"
     assert lines["login.captcha_text"] == "skipped"
