@@ -92,7 +92,7 @@ class KeyCheck:
     def line(self, key_width: int) -> str:
         """One line of the text output, keys padded to `key_width` terminal columns."""
         pad = " " * max(0, key_width - _columns(self.key))
-        text = f"{self.status:<9}{self.key}{pad}  {self.looked_for}"
+        text = f"{self.status:<10}{self.key}{pad}  {self.looked_for}"
         if self.status == "ambiguous":
             text += f"  ({self.count} matches on {self.page})"
         elif self.status == "missing":
@@ -446,7 +446,7 @@ class ProfileChecker:
         rep = self.report
         tab = _Probe(orders, "order list", self.suggest)
         rep.add(await tab.probe("list.heading"))
-        rep.add(await tab.probe("list.ready"))
+        rep.add(await tab.probe("list.ready", many_ok=True))
         with contextlib.suppress(FlowError):
             await orders.wait_ready("read the list")
         table = rep.add(await tab.probe("list.table", many_ok=True))
@@ -676,6 +676,7 @@ class ProfileChecker:
             rep.add(KeyCheck("dialog.confirm.native", "found", "the browser's confirm()",
                              tab.where, 1, f"said {shown.message!r}; dismissed"))
             await shown.dismiss()
+            await dialog.settle()
             return
         rep.add(await tab.probe("dialog.confirm.container"))
         rep.add(await tab.probe("dialog.confirm.button", root=shown))
@@ -735,9 +736,9 @@ def print_results(results: list[KeyCheck], stopped: str | None, as_json: bool,
         click.echo(result.line(width))
         if suggest and result.status == "missing":
             if not result.suggestions:
-                click.echo(f"{'':9}  no candidate on this page")
+                click.echo(f"{'':10}  no candidate on this page")
             for cand in result.suggestions:
-                click.echo(f"{'':9}  maybe {cand.text!r}  ({cand.why})")
+                click.echo(f"{'':10}  maybe {cand.text!r}  ({cand.why})")
     counts = {s: sum(r.status == s for r in results)
               for s in ("found", "missing", "ambiguous", "skipped")}
     click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from playwright.async_api import Dialog, Locator
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.errors import FlowError, ProfileMismatch, TransientError
@@ -21,6 +25,7 @@ class CancelDialog(PortalPage):
     """Choose the reason, write the note, submit and confirm."""
 
     page_name = "cancel dialog"
+    _click: asyncio.Future[None] | None = None
 
     def container(self) -> Locator:
         """The open dialog (its visible match)."""
@@ -89,7 +94,10 @@ class CancelDialog(PortalPage):
             return
         if confirm.native:
             native = await self._native_confirm(submit)
-            await self._navigate("confirm", native.accept, safe=False)
+            try:
+                await self._navigate("confirm", native.accept, safe=False)
+            finally:
+                await self.settle()
             return
         await self.press(submit)()
         box = await self._require_confirm()
@@ -116,13 +124,17 @@ class CancelDialog(PortalPage):
             raise
 
     async def _native_confirm(self, submit: Locator) -> Dialog:
-        """Press 提交 and wait for the browser's confirm() it opens."""
+        """Press 提交 and wait for the browser's confirm() it opens.
+
+        The click itself returns only once the confirm() is answered, so it runs beside
+        the wait; `settle()` collects it after the answer.
+        """
+        self._click = asyncio.ensure_future(self.press(submit)())
         try:
-            async with self.page.expect_event("dialog",
-                                              timeout=self.element_timeout_ms) as info:
-                await self.press(submit)()
-            native: Dialog = await info.value
+            native: Dialog = await self.page.wait_for_event("dialog",
+                                                            timeout=self.element_timeout_ms)
         except PlaywrightTimeoutError as exc:
+            await self.settle()
             problem = await self.validation_error()
             if problem:
                 raise FlowError(f"the cancel dialog said {problem}", step="submit",
@@ -131,6 +143,13 @@ class CancelDialog(PortalPage):
                                   step="confirm", page=self.page_name,
                                   key="dialog.confirm.native", looked_for="confirm()") from exc
         return native
+
+    async def settle(self) -> None:
+        """Wait for the click that opened a confirm() (answered by now) to finish."""
+        click, self._click = self._click, None
+        if click is not None:
+            with contextlib.suppress(PlaywrightError):
+                await asyncio.wait_for(click, self.element_timeout_ms / 1000)
 
     async def validation_error(self) -> str | None:
         """Text of an error the dialog shows after 提交, if any."""

@@ -8,6 +8,7 @@ A profile key that names an element holds either plain text or a mapping:
     {label: 订单号} / {placeholder: …}     a form field by its label or placeholder
     {text: 您暂时没有符合条件的订单}        an element by its visible text (a substring)
     {css: "div.mask"} / {xpath: "…"}       selectors, where the page offers nothing better
+    {css: ".menu-title", text: 交易}        a selector's matches that show a text
     {near: 订单号：}                        the input or control that follows a visible text
     {…, within: <locator>}                 inside a container, itself a locator
     {…, frame: {css|name|url: …}}          inside an iframe
@@ -94,6 +95,8 @@ class LocatorSpec(BaseModel):
     @model_validator(mode="after")
     def _one_way(self) -> LocatorSpec:
         given = [k for k in _WHAT if getattr(self, k) is not None]
+        if self.text is not None and (self.css is not None or self.xpath is not None):
+            given.remove("text")  # with a selector, text filters its matches
         if self.any is not None:
             if given or self.within or self.frame or self.nth is not None:
                 raise ValueError("`any` lists whole alternatives; put within/frame/nth inside "
@@ -280,12 +283,13 @@ def _one(root: Root, spec: LocatorSpec) -> Locator:
         return root.get_by_label(text_pattern(spec.label, colon=True))
     if spec.placeholder is not None:
         return root.get_by_placeholder(text_pattern(spec.placeholder))
+    if spec.css is not None or spec.xpath is not None:
+        found = root.locator(spec.css if spec.css is not None else f"xpath={spec.xpath}")
+        if spec.text is not None:
+            found = found.filter(has_text=text_pattern(spec.text, exact=False))
+        return found
     if spec.text is not None:
         return root.get_by_text(text_pattern(spec.text, exact=False))
-    if spec.css is not None:
-        return root.locator(spec.css)
-    if spec.xpath is not None:
-        return root.locator(f"xpath={spec.xpath}")
     assert spec.near is not None
     return root.locator(f"xpath={near_xpath(spec.near)}")
 
