@@ -102,12 +102,12 @@ class LocatorSpec(BaseModel):
                 raise ValueError("`any` lists whole alternatives; put within/frame/nth inside "
                                  "each alternative")
             return self
+        if (self.name is not None or self.name_regex is not None) and self.role is None:
+            raise ValueError("name and name_regex go with role")
         if len(given) != 1:
             shown = ", ".join(given) if given else "none"
             raise ValueError(f"give exactly one of {', '.join(_WHAT)} (or any: [...]); "
                              f"got {shown}")
-        if (self.name is not None or self.name_regex is not None) and self.role is None:
-            raise ValueError("name and name_regex go with role")
         if self.name is not None and self.name_regex is not None:
             raise ValueError("give name or name_regex, not both")
         if self.name_regex is not None:

@@ -27,6 +27,35 @@ def portal() -> Iterator[PortalServer]:
         yield server
 
 
+@dataclass(frozen=True)
+class Layout:
+    """A mock portal layout, the profile written for it, and the status names it shows."""
+
+    name: str
+    profile: str
+    paid: str  # paid, awaiting shipment: cancellable
+    unpaid: str  # awaiting payment: cancellable
+    pending: str  # a cancellation waits for the platform's review
+    cancelled: str
+    shipped: str
+    completed: str
+    paid_after: str  # a paid order once its cancellation is accepted
+    unpaid_after: str
+    paid_outcome: str  # what a run reports for a paid order it cancelled
+
+
+LAYOUTS = {
+    "v1": Layout("v1", "mock", paid="待发货", unpaid="等待买家付款", pending="取消审核中",
+                 cancelled="已取消", shipped="已发货", completed="交易成功",
+                 paid_after="取消审核中", unpaid_after="已取消", paid_outcome="submitted"),
+    # Paid orders are cancelled at once (with the fine); unpaid ones close.
+    "legacy": Layout("legacy", "legacy", paid="等待您发货", unpaid="等待买家付款",
+                     pending="等待平台审核", cancelled="订单取消", shipped="等待买家确认收货",
+                     completed="交易成功", paid_after="订单取消", unpaid_after="交易关闭",
+                     paid_outcome="cancelled"),
+}
+
+
 @dataclass
 class Workspace:
     """A folder with config.yaml pointing at the portal, as an operator would have."""
@@ -34,6 +63,7 @@ class Workspace:
     root: Path
     portal: PortalServer
     env: dict[str, str]
+    profile: str = "mock"
 
     @property
     def config(self) -> Path:
@@ -44,7 +74,7 @@ class Workspace:
         data: dict[str, Any] = {
             "portal": {
                 "base_url": self.portal.url,
-                "profile": "mock",
+                "profile": self.profile,
                 "accounts": [{"name": "main", "username": "demo_seller",
                               "password_env": "DHBOT_PASSWORD_MAIN"}],
             },
@@ -102,6 +132,17 @@ def workspace(tmp_path: Path, portal: PortalServer) -> Workspace:
     ws = Workspace(root=tmp_path, portal=portal, env=env)
     ws.write_config()
     return ws
+
+
+@pytest.fixture(params=sorted(LAYOUTS))
+def layout(request: pytest.FixtureRequest, workspace: Workspace) -> Layout:
+    """The core set runs on each layout, with nothing but that layout's profile."""
+    chosen = LAYOUTS[request.param]
+    if chosen.name != "v1":
+        workspace.portal.set_faults(layout=chosen.name)
+    workspace.profile = chosen.profile
+    workspace.write_config()
+    return chosen
 
 
 def by_status(portal: PortalServer, status: str, count: int = 1) -> list[str]:

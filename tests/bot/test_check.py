@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from typing import Any
 
 from bot.cli import cli
-from tests.bot.conftest import Workspace
+from tests.bot.conftest import Layout, Workspace
 
 # What the mock's layout v2 renames (mock_portal/layout.py), as profile keys: 订单管理 is both
-# the menu link and the order list's heading, so it costs two keys.
-V2_RENAMED = {
-    "nav.order_management",
-    "list.heading",
-    "list.search_button",
-    "detail.cancel_button",
-    "dialog.submit_button",
+# the menu link and the order list's heading, so it costs two keys. 搜 索 and 提 交 are only
+# spaced differently: the profile's 搜索 and 提交 still match them.
+V2_RENAMED = {"nav.to_orders.1", "list.heading", "detail.cancel_button"}
+# Keys the walk must reach and find on each layout, with nothing but its profile.
+MUST_FIND = {
+    "v1": ("login.username_label", "login.signed_in_marker", "nav.to_orders.1",
+           "list.empty_text", "list.next_page", "detail.fields.status", "detail.cancel_button",
+           "dialog.submit_button", "dialog.confirm.button", "reasons.other",
+           "message.send_button"),
+    "legacy": ("login.username_label", "login.submit_button", "login.signed_in_marker",
+               "nav.to_orders.1", "nav.to_orders.2", "list.search_label",
+               "list.search_button", "list.empty_text", "list.next_page", "list.ready",
+               "detail.fields.order_no", "detail.fields.status", "detail.cancel_button",
+               "dialog.container", "dialog.reason_label", "dialog.reason_options",
+               "dialog.note_label", "dialog.submit_button", "dialog.confirm.native",
+               "reasons.other", "statuses.等待您发货"),
 }
 STATUSES = ("found", "missing", "ambiguous", "skipped")
 
@@ -51,19 +61,26 @@ def portal_snapshot(workspace: Workspace) -> tuple[Any, ...]:
     return portal.orders(), portal.cancel_requests(), portal.messages()
 
 
-def test_check_finds_every_key_and_changes_nothing(workspace: Workspace) -> None:
+def test_check_finds_every_key_and_changes_nothing(workspace: Workspace,
+                                                   layout: Layout) -> None:
     before = portal_snapshot(workspace)
     proc = run_check(workspace)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = key_lines(proc.stdout)
     assert set(lines.values()) <= {"found", "skipped"}, proc.stdout
-    # The walk got all the way: login form, list, cancel dialog and its confirmation, 联系买家.
-    for key in ("login.username_label", "login.signed_in_marker", "list.empty_text",
-                "list.next_page", "detail.cancel_button", "dialog.submit_button",
-                "dialog.confirm.button", "reasons.other", "message.send_button"):
-        assert lines[key] == "found", proc.stdout
+    # The walk got all the way: login form, list, cancel dialog and its confirmation, …
+    for key in MUST_FIND[layout.name]:
+        assert lines[key] == "found", (key, proc.stdout)
     assert lines["login.error_text"] == "skipped"
     assert lines["login.captcha_text"] == "skipped"
+    # Every skipped key says why; none was skipped for want of reaching its page.
+    skipped = [line for line in proc.stdout.splitlines() if line.startswith("skipped")]
+    assert all(" — " in line for line in skipped), skipped
+    assert not [line for line in skipped if "not reached" in line or "needs " in line], skipped
+    if layout.name == "legacy":
+        for key in ("home.heading", "list.heading", "detail.contact_button"):
+            assert f"{key}" in proc.stdout and lines[key] == "skipped"
+        assert "declared absent in the profile (null)" in proc.stdout
     assert workspace.portal.cancel_requests() == []
     assert portal_snapshot(workspace) == before
 
@@ -76,14 +93,15 @@ def test_json_matches_text_and_reuses_the_session(workspace: Workspace) -> None:
     assert "reusing the saved session" in proc.stderr
     data = json.loads(proc.stdout)
     assert {tuple(sorted(item)) for item in data} == {
-        ("count", "key", "looked_for", "note", "page", "status")}
+        ("count", "key", "looked_for", "note", "page", "shown_as", "status")}
     assert {item["key"]: item["status"] for item in data} == key_lines(text.stdout)
     by_key = {item["key"]: item for item in data}
     # With a valid saved session the login form is still checked, in a fresh context.
     assert by_key["login.password_label"]["status"] == "found"
-    assert by_key["dialog.confirm_name"] == {
-        "key": "dialog.confirm_name", "status": "found", "looked_for": "确认取消",
-        "page": by_key["dialog.confirm_name"]["page"], "count": 1, "note": ""}
+    assert by_key["dialog.confirm.container"] == {
+        "key": "dialog.confirm.container", "status": "found", "looked_for": "确认取消",
+        "page": by_key["dialog.confirm.container"]["page"], "count": 1, "note": "",
+        "shown_as": ""}
     assert workspace.portal.cancel_requests() == []
 
 
@@ -98,7 +116,35 @@ def test_layout_v2_reports_exactly_the_renamed_keys(workspace: Workspace) -> Non
     assert not [item for item in data if item["status"] == "ambiguous"]
     # The walk went on past each missing key: later pages were still checked.
     statuses = {item["key"]: item["status"] for item in data}
-    for key in ("list.empty_text", "detail.heading", "dialog.reason_label",
-                "reasons.out_of_stock", "message.body_label"):
+    for key in ("list.empty_text", "detail.heading", "message.body_label"):
         assert statuses[key] == "found", key
+    assert portal_snapshot(workspace) == before
+
+
+def test_suggest_on_v2_proposes_the_new_words_and_writes_a_profile(workspace: Workspace) -> None:
+    """v2 renames 订单管理→我的订单, 搜索→搜 索, 取消订单→申请取消, 提交→提 交."""
+    workspace.portal.set_faults(layout="v2")
+    before = portal_snapshot(workspace)
+    suggested = workspace.root / "suggested.yaml"
+    proc = run_check(workspace, "--suggest", "--write-profile", str(suggested))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    # The best candidate comes first, with its reason.
+    assert re.search(r"missing\s+nav\.to_orders\.1 .*\n\s+maybe '我的订单'  \(0\.50 alike, "
+                     r"shares '订单'; a link; leads to the order list\)", out), out
+    assert re.search(r"missing\s+detail\.cancel_button .*\n\s+maybe '申请取消'  \(0\.50 alike, "
+                     r"shares '取消'; looks like a button\)", out), out
+    assert re.search(r"found\s+list\.search_button\s+搜索  \(shown as 搜 索\)", out), out
+    assert re.search(r"found\s+dialog\.submit_button\s+提交  \(shown as 提 交\)", out), out
+    text = suggested.read_text(encoding="utf-8")
+    assert text.startswith("# SUGGESTED by `dhbot check --suggest`: review before use")
+    for change in ("nav.to_orders.1: 订单管理 -> 我的订单",
+                   "list.search_button: 搜索 -> 搜 索",
+                   "detail.cancel_button: 取消订单 -> 申请取消",
+                   "dialog.submit_button: 提交 -> 提 交"):
+        assert change in text, text
+    # Reviewed as is, the suggestion checks clean against v2, and nothing was ever sent.
+    workspace.write_config(portal={"profile": str(suggested)})
+    again = run_check(workspace)
+    assert again.returncode == 0, again.stdout + again.stderr
     assert portal_snapshot(workspace) == before

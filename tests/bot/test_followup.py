@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.bot.conftest import Workspace, by_status
+from tests.bot.conftest import Layout, Workspace, by_status
 
 MESSAGE = "您好，订单 {order_no} 因{reason_label}已申请取消，款项将按平台规则原路退回。"
 
@@ -81,10 +81,10 @@ def test_bad_message_placeholder_is_refused(workspace: Workspace) -> None:
     assert "{buyer_name}" in proc.stderr
 
 
-def test_dry_run_stops_before_the_submit(workspace: Workspace) -> None:
+def test_dry_run_stops_before_the_submit(workspace: Workspace, layout: Layout) -> None:
     portal = workspace.portal
-    paid = by_status(portal, "待发货", 2)
-    cancelled = by_status(portal, "已取消")[0]
+    paid = by_status(portal, layout.paid, 2)
+    cancelled = by_status(portal, layout.cancelled)[0]
     job = workspace.write_job([{"order_no": n} for n in [*paid, cancelled, "9999999999"]])
     workspace.dhbot("run", "--dry-run", str(job), check_code=0)
     report = workspace.last_report()

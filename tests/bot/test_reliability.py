@@ -11,7 +11,7 @@ import time
 from collections import Counter
 
 from bot.lock import AccountLock
-from tests.bot.conftest import Workspace, by_status, descendants, wait_gone
+from tests.bot.conftest import Layout, Workspace, by_status, descendants, wait_gone
 
 
 def _start(workspace: Workspace, *args: str) -> subprocess.Popen[str]:
@@ -45,16 +45,18 @@ def test_faults_are_retried_and_counted(workspace: Workspace) -> None:
     assert counts == Counter({n: 1 for n in orders})
 
 
-def test_commit_then_fail_is_read_back_not_resubmitted(workspace: Workspace) -> None:
+def test_commit_then_fail_is_read_back_not_resubmitted(workspace: Workspace,
+                                                        layout: Layout) -> None:
     portal = workspace.portal
-    orders = by_status(portal, "待发货", 3) + by_status(portal, "等待买家付款", 1)
+    orders = by_status(portal, layout.paid, 3) + by_status(portal, layout.unpaid, 1)
     portal.set_faults(commit_then_fail=1.0, commit_then_fail_mode="drop")
     job = workspace.write_job([{"order_no": n} for n in orders])
     workspace.dhbot("run", str(job), check_code=0)
     report = workspace.last_report()
     outcomes = {o["order_no"]: o["outcome"] for o in report["orders"]}
-    assert outcomes == {orders[0]: "submitted", orders[1]: "submitted",
-                        orders[2]: "submitted", orders[3]: "cancelled"}
+    paid = layout.paid_outcome
+    assert outcomes == {orders[0]: paid, orders[1]: paid, orders[2]: paid,
+                        orders[3]: "cancelled"}
     assert all(o["retries"] >= 1 for o in report["orders"])
     assert Counter(r["order_no"] for r in portal.cancel_requests()) == Counter(
         {n: 1 for n in orders})
@@ -86,7 +88,7 @@ def test_changed_portal_fails_fast_naming_the_profile_key(workspace: Workspace) 
     assert first, report["orders"]
     for row in first:
         # v2 renames 订单管理 in the menu: the first step that meets the change names it.
-        assert "nav.order_management" in row["error"] and "订单管理" in row["error"]
+        assert "nav.to_orders.1" in row["error"] and "订单管理" in row["error"]
         assert "page=home" in row["error"]
         assert row["attempts"] == 1  # not retried
     # After a few orders in a row the rest fail without touching the portal.

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import stat
+from collections import Counter
 
-from tests.bot.conftest import Workspace, by_status
+from tests.bot.conftest import Layout, Workspace, by_status
 
 
-def test_run_gives_each_order_its_outcome_and_submits_once(workspace: Workspace) -> None:
+def test_run_gives_each_order_its_outcome_and_submits_once(workspace: Workspace,
+                                                           layout: Layout) -> None:
     portal = workspace.portal
-    paid = by_status(portal, "待发货", 2)
-    unpaid = by_status(portal, "等待买家付款")[0]
-    cancelled = by_status(portal, "已取消")[0]
-    shipped = by_status(portal, "已发货")[0]
-    completed = by_status(portal, "交易成功")[0]
-    pending = by_status(portal, "取消审核中")[0]
+    paid = by_status(portal, layout.paid, 2)
+    unpaid = by_status(portal, layout.unpaid)[0]
+    cancelled = by_status(portal, layout.cancelled)[0]
+    shipped = by_status(portal, layout.shipped)[0]
+    completed = by_status(portal, layout.completed)[0]
+    pending = by_status(portal, layout.pending)[0]
     unknown = "9999999999"
     job = workspace.write_job([
         {"order_no": paid[0]},
@@ -31,20 +33,20 @@ def test_run_gives_each_order_its_outcome_and_submits_once(workspace: Workspace)
 
     report = workspace.last_report()
     outcomes = {o["order_no"]: o["outcome"] for o in report["orders"]}
-    assert outcomes == {
-        paid[0]: "submitted", paid[1]: "submitted", unpaid: "cancelled",
+    expected = {
+        paid[0]: layout.paid_outcome, paid[1]: layout.paid_outcome, unpaid: "cancelled",
         cancelled: "already_cancelled", shipped: "not_cancellable",
         completed: "not_cancellable", pending: "already_requested", unknown: "not_found",
     }
-    assert report["summary"] == {"submitted": 2, "cancelled": 1, "already_requested": 1,
-                                 "already_cancelled": 1, "not_cancellable": 2, "not_found": 1}
+    assert outcomes == expected
+    assert report["summary"] == dict(Counter(expected.values()))
     for key in ("run_id", "job", "started_at", "finished_at", "summary", "orders"):
         assert key in report
     row = next(o for o in report["orders"] if o["order_no"] == paid[0])
-    assert row["status_before"] == "待发货" and row["status_after"] == "取消审核中"
+    assert row["status_before"] == layout.paid and row["status_after"] == layout.paid_after
     assert set(row) >= {"order_no", "account", "outcome", "status_before", "status_after",
                         "reason", "note", "attempts", "error", "artifacts"}
-    assert "submitted: 2" in proc.stdout
+    assert f"{layout.paid_outcome}: " in proc.stdout
 
     requests = portal.cancel_requests()
     assert sorted(r["order_no"] for r in requests) == sorted([paid[0], paid[1], unpaid])
@@ -55,7 +57,8 @@ def test_run_gives_each_order_its_outcome_and_submits_once(workspace: Workspace)
     assert by_no[paid[1]]["note"] == "价格设置错误，已与买家沟通"
     assert all(r["accepted"] for r in requests)
     status_now = {o["order_no"]: o["status"] for o in portal.orders(account="demo_seller")}
-    assert status_now[paid[0]] == "取消审核中" and status_now[unpaid] == "已取消"
+    assert status_now[paid[0]] == layout.paid_after
+    assert status_now[unpaid] == layout.unpaid_after
 
     # The saved session is private to its owner.
     session_file = workspace.root / "state" / "sessions" / "main.json"
@@ -65,7 +68,7 @@ def test_run_gives_each_order_its_outcome_and_submits_once(workspace: Workspace)
     workspace.dhbot("run", str(job), check_code=0)
     assert len(portal.cancel_requests()) == 3
     again = {o["order_no"]: o for o in workspace.last_report()["orders"]}
-    assert again[paid[0]]["outcome"] == "submitted"
+    assert again[paid[0]]["outcome"] == layout.paid_outcome
     assert again[paid[0]]["previous_run"] == report["run_id"]
     assert again[unpaid]["outcome"] == "cancelled"
 
