@@ -262,3 +262,32 @@ def test_custom_dropdown_and_native_confirm(chromium: Chromium) -> None:
     assert chosen == "价格设置错误"
     assert message == "确定要取消吗？"
     assert answer == "no"
+
+
+def test_fields_inside_an_iframe(chromium: Chromium) -> None:
+    html = """<iframe name="main" srcdoc='<ul id="info"><li>订单号：<span>1455953150</span></li>
+    </ul><script>setTimeout(() => document.getElementById("info").insertAdjacentHTML(
+    "beforeend", "<li>订单状态：<span>等待您发货</span></li>"), 500);</script>'></iframe>"""
+    prof = profile(detail={"fields": {**MOCK["detail"]["fields"],
+                                      "within": {"css": "#info", "frame": {"name": "main"}}}})
+
+    async def test(page: Page) -> dict[str, str]:
+        return await portal_page(page, prof).fields(wait_for="status")
+
+    assert chromium.run(html, test) == {"order_no": "1455953150", "status": "等待您发货"}
+
+
+def test_an_order_link_that_opens_a_new_tab_by_script(chromium: Chromium) -> None:
+    html = """<table id="t"><tr><td><a href="javascript:;" id="o"
+      onclick="window.open('about:blank#order-1455953150')">1455953150</a></td></tr></table>"""
+    prof = profile(list={"table": {"css": "#t"}})
+
+    async def test(page: Page) -> tuple[str, bool, int]:
+        orders = portal_page(page, prof, OrderListPage)
+        detail = await orders.open_order("1455953150")
+        pages = len(page.context.pages)
+        return detail.page.url, detail.page is page, pages
+
+    url, same_tab, pages = chromium.run(html, test)
+    assert url == "about:blank#order-1455953150"
+    assert not same_tab and pages == 2
