@@ -30,6 +30,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from bot.config import AccountConfig, LoadedSettings, load_settings
 from bot.errors import ConfigError, FlowError
 from bot.execute import account_lock
+from bot.inputs import check_writable
 from bot.log import setup_logging
 from bot.runner import Pacer
 from bot.session import AccountSession, BrowserHost
@@ -773,7 +774,7 @@ def check_command(config_file: Path | None, verbose: bool, account: str | None,
     profile = load_profile(profile_source)
     suggest = suggest or write_profile is not None
     if write_profile is not None:
-        _check_writable(write_profile)
+        check_writable(write_profile, "--write-profile", ConfigError)
     acc = loaded.settings.portal.account(account)
     with account_lock(loaded.settings, acc.name):
         results, stopped = asyncio.run(_check(loaded, acc, profile, suggest))
@@ -786,10 +787,3 @@ def check_command(config_file: Path | None, verbose: bool, account: str | None,
     bad = stopped is not None or any(r.status in ("missing", "ambiguous") for r in results)
     sys.exit(1 if bad else 0)
 
-
-def _check_writable(path: Path) -> None:
-    """Refuse an output path that cannot be written, before any browser starts."""
-    if path.exists() and path.is_dir():
-        raise ConfigError(f"--write-profile {path}: is a folder")
-    if not path.parent.exists():
-        raise ConfigError(f"--write-profile {path}: the folder {path.parent} does not exist")

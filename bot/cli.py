@@ -16,6 +16,7 @@ from rich.table import Table
 from bot import __version__
 from bot.config import LoadedSettings, describe, load_settings
 from bot.errors import BotError, ConfigError, Interrupted, JobError, UsageError
+from bot.inputs import check_writable
 from bot.job import Job, load_csv_job, load_job, single_order_job
 from bot.log import setup_logging
 from flows.profile import Profile, ProfileError, load_profile
@@ -74,7 +75,8 @@ def cli() -> None:
 @click.option("--order", "one_order", help="Cancel this one order number.")
 @click.option("--reason", help="Reason code for --order (e.g. out_of_stock).")
 @click.option("--note", default="", help="详细说明 text for --order.")
-@click.option("--account", help="Account name from the configuration (overrides the job's).")
+@click.option("--account", help="Account name from the configuration. A job (or an order in "
+              "it) naming another account is refused: nothing is done.")
 @click.option("--report", "report_copy", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write report.json to this path.")
 @click.option("--dry-run", is_flag=True,
@@ -109,6 +111,10 @@ def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_c
         if not reason:
             raise JobError("--order needs --reason (one of: " + ", ".join(profile.reasons) + ")")
         job = single_order_job(str(one_order), reason, note, profile)
+    if report_copy is not None:
+        check_writable(report_copy, "--report", UsageError)
+    if account is not None:
+        job.only_for(account)
     named = job.accounts(account)
     if len(named) > 1:
         raise JobError(f"{job.source}: the orders belong to {len(named)} accounts ("
@@ -291,7 +297,8 @@ def _part_row(part: dict[str, Any]) -> tuple[str, str, str, str, str]:
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path))
 @config_options
-@click.option("--account", help="Account for orders the job does not assign to one.")
+@click.option("--account", help="Run every order as this account; a job naming another "
+              "account is refused.")
 @click.option("--no-wait", is_flag=True,
               help="Queue the parts and return; follow the run later with `dhbot wait`.")
 @click.option("--timeout", type=click.FloatRange(min=1), help="Stop waiting after SECONDS.")
@@ -314,6 +321,10 @@ def submit(job_file: Path, config_file: Path | None, verbose: bool, account: str
 
     loaded, profile = _load(config_file, {}, verbose)
     job = load_job(job_file, profile)
+    if report_copy is not None:
+        check_writable(report_copy, "--report", UsageError)
+    if account is not None:
+        job.only_for(account)
     _preflight(loaded, job, None, allow_large)
     accounts = ", ".join(str(a) for a in job.accounts(account))
     _confirm(loaded, job, accounts, False, yes, _console())

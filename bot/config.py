@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
+from bot.inputs import decode_text, load_yaml, read_regular
 from bot.log import mask_url
 
 ENV_PREFIX = "DHBOT_"
@@ -62,7 +63,8 @@ class AccountConfig(_Frozen):
         if mode & 0o077:
             raise ConfigError(f"account {self.name!r}: password_file {path} is readable by "
                               f"others (mode {mode:o}); run: chmod 600 {path}")
-        value = path.read_text(encoding="utf-8").strip()
+        data = read_regular(path, "password_file", 4096, ConfigError)
+        value = decode_text(data, path, ConfigError).strip()
         if not value:
             raise ConfigError(f"account {self.name!r}: password_file {path} is empty")
         return value
@@ -83,9 +85,16 @@ class PortalConfig(_Frozen):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        # Only URLs that Python and Chromium read alike: Chromium takes "\\" for "/" and
+        # drops user-info, so http://a.com\\@127.0.0.1/ is a.com to it but 127.0.0.1 here.
+        if any(c in value for c in "\\\t\r\n ") or any(ord(c) < 32 for c in value):
+            raise ValueError("the URL contains a backslash, a space or a control character")
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("expected an http:// or https:// URL")
+        if "@" in parts.netloc:
+            raise ValueError("a user name or password in the URL is refused (give accounts "
+                             "under portal.accounts)")
         return value if value.endswith("/") else value + "/"
 
     @model_validator(mode="after")
@@ -94,6 +103,15 @@ class PortalConfig(_Frozen):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"account names must be unique; repeated: {', '.join(dupes)}")
+        # One portal user is one seller: two entries for it would run two sessions at once
+        # and defeat the one-run-per-account lock.
+        seen: dict[str, str] = {}
+        for acc in self.accounts:
+            user = acc.username.strip().casefold()
+            if user in seen:
+                raise ValueError(f"accounts {seen[user]!r} and {acc.name!r} both log in as "
+                                 f"{acc.username!r}; configure each portal user once")
+            seen[user] = acc.name
         return self
 
     def account(self, name: str | None) -> AccountConfig:
@@ -267,6 +285,10 @@ class Settings(_Frozen):
         return self
 
 
+# A configuration is a few KB; anything much larger is not one.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class LoadedSettings:
     """Validated settings plus where each value came from."""
@@ -303,18 +325,11 @@ def _merge(base: dict[str, Any], layer: dict[str, Any], source: str,
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    text = decode_text(read_regular(path, "config file", MAX_CONFIG_BYTES, ConfigError), path,
+                       ConfigError)
+    data = load_yaml(text, str(path), ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -105,42 +105,53 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
         guard = getattr(lock, "check", None)  # the shared lock fences every submit
     else:
         run_id, run_dir, guard = part.run_id, part.run_dir, part.guard
+    if lock is not None:
+        lock.acquire()  # a busy account (exit 4) leaves nothing behind, not even a folder
+    try:
+        return _run_locked(loaded, account, profile, source, orders, work, console=console,
+                           dry_run=dry_run, headless=headless, report_copy=report_copy,
+                           part=part, run_id=run_id, run_dir=run_dir, guard=guard)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run_locked(loaded: LoadedSettings, account: AccountConfig, profile: Profile, source: str,
+                orders: list[JobOrder], work: Work, *, console: Console, dry_run: bool,
+                headless: bool | None, report_copy: Path | None, part: PartContext | None,
+                run_id: str, run_dir: Path, guard: Callable[[], int] | None
+                ) -> tuple[RunReport, Path]:
+    settings = loaded.settings
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = add_run_log(run_dir / "log.jsonl")
     report = RunReport(run_id=run_id, job=source, account=account.name,
                        started_at=now_iso(), dry_run=dry_run)
     ledger: Ledger | None = None
     try:
-        if lock is not None:
-            lock.acquire()
-        try:
-            ledger = part.ledger if part is not None else ledger_for(loaded)
-            logger.info("run {}: {} orders for account {} on {}{}", run_id, len(orders),
-                        account.name, settings.portal.base_url, " (dry run)" if dry_run else "")
-            if part is None:
-                ledger.start_run(run_id, source, run_dir)
-            runner = AccountRunner(settings=settings, account=account, profile=profile,
-                                   ledger=ledger, run_id=run_id, run_dir=run_dir,
-                                   dry_run=dry_run, guard=guard)
-            with RunProgress(console, len(orders), account.name) as progress:
-                runner.on_result = progress.update
-                drive = _drive(loaded, runner, work, headless, part.host if part else None)
-                stopped = (part.loop.run_until_complete(drive) if part and part.loop
-                           else asyncio.run(drive))
-            report.orders = runner.collect(orders)
-            report.finished_at = now_iso()
-            if stopped is not None:
-                report.stopped = str(stopped)
-                report.exit_code = stopped.exit_code
-                if part is not None:
-                    part.stopped_by = stopped
-            elif any(r.outcome in BAD_OUTCOMES for r in report.orders):
-                report.exit_code = 1
-            if part is None:
-                ledger.finish_run(run_id, report.summary)
-        finally:
-            if lock is not None:
-                lock.release()
+        ledger = part.ledger if part is not None else ledger_for(loaded)
+        logger.info("run {}: {} orders for account {} on {}{}", run_id, len(orders),
+                    account.name, settings.portal.base_url, " (dry run)" if dry_run else "")
+        if part is None:
+            ledger.start_run(run_id, source, run_dir)
+        runner = AccountRunner(settings=settings, account=account, profile=profile,
+                               ledger=ledger, run_id=run_id, run_dir=run_dir,
+                               dry_run=dry_run, guard=guard)
+        with RunProgress(console, len(orders), account.name) as progress:
+            runner.on_result = progress.update
+            drive = _drive(loaded, runner, work, headless, part.host if part else None)
+            stopped = (part.loop.run_until_complete(drive) if part and part.loop
+                       else asyncio.run(drive))
+        report.orders = runner.collect(orders)
+        report.finished_at = now_iso()
+        if stopped is not None:
+            report.stopped = str(stopped)
+            report.exit_code = stopped.exit_code
+            if part is not None:
+                part.stopped_by = stopped
+        elif any(r.outcome in BAD_OUTCOMES for r in report.orders):
+            report.exit_code = 1
+        if part is None:
+            ledger.finish_run(run_id, report.summary)
         path = report.write(run_dir, report_copy)
         render_readable(run_dir)
         return report, path

@@ -17,11 +17,17 @@ from typing import Any
 import yaml
 
 from bot.errors import JobError
+from bot.inputs import decode_text, read_regular, yaml_problem
 from flows.profile import Profile
 
 MAX_JOB_BYTES = 5 * 1024 * 1024
+# Problems listed at most for one job file; the rest are counted.
+MAX_PROBLEMS = 50
 # Control characters other than tab and newline have no place in a note.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+# C1 controls, zero-width and bidi controls (overrides, embeddings, isolates) hide or reorder
+# what a person reads, so they are refused as well.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e"
+                      r"\u2060-\u2064\u2066-\u2069\ufeff]")
 # Markup: the portal receives notes as plain text, so anything that looks like a tag is refused.
 _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&#?[A-Za-z0-9]+;")
 _ORDER_KEYS = {"order_no", "reason", "note", "message", "account"}
@@ -59,6 +65,20 @@ class Job:
             seen.setdefault(order.account or self.account or default, None)
         return list(seen)
 
+    def only_for(self, account: str) -> None:
+        """Refuse the job if it names any account but `account` (the operator's choice,
+        from --account or a schedule, is never overridden by the file)."""
+        others = [order for order in self.orders
+                  if (order.account or self.account or account) != account]
+        if others:
+            shown = [f"{self.source}:{o.line}: order {o.order_no} names account "
+                     f"{o.account or self.account}" for o in others[:MAX_PROBLEMS]]
+            more = len(others) - len(shown)
+            raise JobError(f"--account {account} was chosen, but {len(others)} order"
+                           f"{'s' if len(others) > 1 else ''} of the job name another account; "
+                           "nothing was done:\n  " + "\n  ".join(shown)
+                           + (f"\n  … and {more} more" if more > 0 else ""))
+
     def split(self, default: str | None = None) -> dict[str | None, list[JobOrder]]:
         """The orders grouped by account, each group in file order."""
         parts: dict[str | None, list[JobOrder]] = {}
@@ -80,6 +100,8 @@ class _Errors:
             count = len(self.items)
             head = f"job rejected ({count} problem{'s' if count > 1 else ''}); nothing was done:"
             lines = [text for _, text in sorted(self.items, key=lambda item: item[0])]
+            if count > MAX_PROBLEMS:
+                lines = [*lines[:MAX_PROBLEMS], f"… and {count - MAX_PROBLEMS} more problems"]
             raise JobError(head + "\n  " + "\n  ".join(lines))
 
 
@@ -87,8 +109,15 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+class _BadValue(Exception):
+    """A tagged scalar that its YAML constructor refuses (!!int abc, !!python/name:…)."""
+
+
 def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        raise _BadValue(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
 
 def _mapping(node: yaml.Node, what: str, errors: _Errors) -> dict[str, tuple[yaml.Node,
@@ -124,10 +153,14 @@ def check_text(value: str, what: str, max_length: int | None = None) -> str | No
 
 def _text(node: yaml.Node, loader: yaml.SafeLoader, what: str, errors: _Errors,
           max_length: int | None = None) -> str | None:
-    if not isinstance(node, yaml.ScalarNode) or not isinstance(_scalar(node, loader), str):
+    try:
+        value = _scalar(node, loader) if isinstance(node, yaml.ScalarNode) else None
+    except _BadValue as exc:
+        errors.add(_line(node), f"not valid YAML: {what}: {exc}")
+        return None
+    if not isinstance(value, str):
         errors.add(_line(node), f"{what} must be text (put it in quotes)")
         return None
-    value: str = _scalar(node, loader)
     problem = check_text(value, what, max_length)
     if problem:
         errors.add(_line(node), problem)
@@ -154,6 +187,10 @@ def _check_message(template: str, line: int, what: str, errors: _Errors) -> None
 def parse_job(text: str, profile: Profile, source: str = "<job>") -> Job:
     """Validate job YAML text against the profile; raise JobError listing every problem."""
     errors = _Errors(source)
+    problem = yaml_problem(text)
+    if problem is not None:
+        errors.add(*problem)
+        errors.raise_if_any()
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
@@ -307,20 +344,8 @@ def load_job(path: Path, profile: Profile) -> Job:
     return parse_job(_decode(path), profile, source=str(path))
 
 def _decode(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise JobError(f"{path}: cannot read the job file: {exc.strerror}") from exc
-    if size > MAX_JOB_BYTES:
-        raise JobError(f"{path}: {size} bytes is too large for a job file "
-                       f"(at most {MAX_JOB_BYTES // (1024 * 1024)} MB); split the job")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise JobError(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as "
-                       "UTF-8") from exc
+    data = read_regular(path, "job file", MAX_JOB_BYTES, JobError, "; split the job")
+    return decode_text(data, path, JobError)
 
 
 CSV_COLUMNS = ("order_no", "reason", "note")

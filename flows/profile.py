@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from bot.errors import ProfileError
+from bot.inputs import decode_text, load_yaml, read_regular
 from flows.locators import Kind, Loc, LocField, describe, squeeze
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -345,14 +345,13 @@ def profile_path(name_or_path: str) -> Path:
 def load_profile(name_or_path: str) -> Profile:
     """Load a bundled profile by name (`mock`) or any profile YAML by path."""
     path = profile_path(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
+    if not path.exists():
         bundled = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
         raise ProfileError(f"portal profile {name_or_path!r} not found "
-                           f"(bundled: {', '.join(bundled)}; or give a path to a .yaml)") from exc
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML: {exc}") from exc
+                           f"(bundled: {', '.join(bundled)}; or give a path to a .yaml)")
+    text = decode_text(read_regular(path, "portal profile", 1024 * 1024, ProfileError), path,
+                       ProfileError)
+    raw = load_yaml(text, str(path), ProfileError)
     try:
         return Profile.model_validate(raw)
     except ValidationError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,11 +78,104 @@ def submit_unknown_account(ws: Workspace) -> tuple[list[str], dict[str, str], li
     return ["submit", "job.yaml"], {}, ["unknown account 'zzz'"]
 
 
+def raw_job(body: bytes, *expected: str) -> BadInput:
+    """A job file written byte for byte."""
+
+    def make(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+        (ws.root / "job.yaml").write_bytes(body)
+        return ["run", "job.yaml"], {}, list(expected)
+
+    make.__name__ = f"raw_job_{expected[0][:20]}"
+    return make
+
+
+GOOD = b'defaults: {reason: out_of_stock}\norders:\n  - order_no: "1455953156"\n'
+BAD_FILES = [
+    raw_job(GOOD.replace(b"out_of_stock", b"out\x00of"), "job.yaml:1:",
+            "control character U+0000"),
+    raw_job(GOOD.replace(b"reason", b"rea\x07son"), "job.yaml:1:", "control character U+0007"),
+    raw_job(GOOD + b"# \x1b[31m\n", "job.yaml:4:", "control character U+001B"),
+    raw_job(GOOD.replace(b"orders", b"ord\x7fers"), "job.yaml:2:", "control character U+007F"),
+    raw_job(GOOD.decode().encode("utf-16-be"), "UTF-16", "save the file as UTF-8"),
+    raw_job(b'orders:\n  - order_no: "1455953156"\n    reason: !!int abc\n', "job.yaml:3:",
+            "not valid YAML"),
+    raw_job(b'name: !!timestamp 2001-13-45\n' + GOOD, "job.yaml:1:", "not valid YAML"),
+    raw_job(b'name: !!python/name:os.system\n' + GOOD, "job.yaml:1:", "not valid YAML"),
+    raw_job(b"name: " + b"[" * 500 + b"]" * 500 + b"\n" + GOOD, "job.yaml:1:",
+            "nested more than"),
+    raw_job(b"orders:\n" + b"".join(b'  - order_no: "x%d"\n' % i for i in range(80))
+            + b"defaults: {reason: out_of_stock}\n", "and 30 more problems"),
+]
+
+
+def fifo_job(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    os.mkfifo(ws.root / "job.yaml")
+    return ["run", "job.yaml"], {}, ["job.yaml: cannot read the job file: not a regular file"]
+
+
+def dev_zero_job(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    return ["run", "/dev/zero"], {}, ["/dev/zero: cannot read the job file: not a regular file"]
+
+
+def dev_zero_csv(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    return ["run", "--orders", "/dev/zero"], {}, ["/dev/zero: cannot read", "not a regular file"]
+
+
+def fifo_config(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150"}])
+    os.mkfifo(ws.root / "fifo.yaml")
+    return (["run", "job.yaml", "--config", "fifo.yaml"], {},
+            ["fifo.yaml: cannot read the config file: not a regular file"])
+
+
+def alias_bomb_config(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150"}])
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    config = ws.root / "config.yaml"
+    config.write_text(config.read_text(encoding="utf-8") + "extra:\n"
+                      + "".join(f"  {line}\n" for line in lines), encoding="utf-8")
+    return ["run", "job.yaml"], {}, ["config.yaml:", "anchors and aliases"]
+
+
+def deep_config(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150"}])
+    (ws.root / "config.yaml").write_text("a: " + "[" * 2000 + "]" * 2000 + "\n",
+                                         encoding="utf-8")
+    return ["run", "job.yaml"], {}, ["config.yaml:1:", "nested more than"]
+
+
+def userinfo_base_url(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150"}])
+    return (["run", "job.yaml", "--base-url", "http://seller.dhgate.com\\@127.0.0.1/"], {},
+            ["portal.base_url", "backslash"])
+
+
+def unwritable_report(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150"}])
+    return (["run", "job.yaml", "--report", "/etc/passwd/r.json"], {},
+            ["--report /etc/passwd/r.json: cannot be written"])
+
+
+def account_not_chosen(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150"}], account="other")
+    return (["run", "job.yaml", "--account", "main"], {},
+            ["--account main was chosen", "order 1455953150 names account other"])
+
+
+def bidi_note(ws: Workspace) -> tuple[list[str], dict[str, str], list[str]]:
+    ws.write_job([{"order_no": "1455953150", "note": "退款\u202e说明"}])
+    return ["run", "job.yaml"], {}, ["note contains control characters"]
+
+
 @pytest.mark.parametrize("bad_input", [broken_yaml, gbk_job, unknown_reason, bad_env_value,
                                        unknown_config_key, order_without_reason,
                                        csv_unclosed_quote, two_accounts_for_run,
                                        bad_ledger_url, submit_unreachable_broker,
-                                       submit_unknown_account])
+                                       submit_unknown_account, *BAD_FILES, fifo_job,
+                                       dev_zero_job, dev_zero_csv, fifo_config,
+                                       alias_bomb_config, deep_config, userinfo_base_url,
+                                       unwritable_report, account_not_chosen, bidi_note])
 def test_bad_input_exits_2_before_touching_the_portal(workspace: Workspace,
                                                       bad_input: BadInput) -> None:
     args, env, expected = bad_input(workspace)

@@ -191,6 +191,23 @@ def test_duplicate_account_names(tmp_path: Path) -> None:
     assert "account names must be unique; repeated: shop" in message
 
 
+def test_one_portal_user_configured_twice_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "portal:\n  accounts:\n"
+                 "    - {name: main, username: demo_seller, password_env: A}\n"
+                 "    - {name: shop-a, username: Demo_Seller, password_env: B}\n")
+    message = refused(path)
+    assert "accounts 'main' and 'shop-a' both log in as 'Demo_Seller'" in message
+
+
+@pytest.mark.parametrize("url", ["http://seller.dhgate.com\\@127.0.0.1/",
+                                 "http://user:secret@127.0.0.1/", "http://127.0.0.1 /"])
+def test_a_base_url_python_and_chromium_would_read_apart_is_refused(tmp_path: Path,
+                                                                    url: str) -> None:
+    message = refused(write(tmp_path, f"portal:\n  base_url: '{url}'\n"))
+    assert "portal.base_url" in message
+    assert "backslash" in message or "user name or password" in message
+
+
 @pytest.mark.parametrize("secret", ["", ", password_env: PW, password_file: pw.txt"])
 def test_account_needs_exactly_one_secret_source(tmp_path: Path, secret: str) -> None:
     path = write(tmp_path, f"portal:\n  accounts:\n    - {{name: shop, username: a{secret}}}\n")

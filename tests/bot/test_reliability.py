@@ -119,6 +119,8 @@ def test_busy_account_exits_4_or_waits(workspace: Workspace) -> None:
     try:
         proc = workspace.dhbot("run", str(job), check_code=4)
         assert "in use by another dhbot run" in proc.stderr
+        # Refused before anything was made: no empty run folder is left behind.
+        assert not list((workspace.root / "runs").glob("*"))
         workspace.write_config(concurrency={"on_busy_account": "wait", "busy_wait_s": 1})
         workspace.dhbot("run", str(job), check_code=4)
     finally:

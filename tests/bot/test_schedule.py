@@ -181,3 +181,25 @@ def test_once_runs_the_inbox_and_exits(workspace: Workspace) -> None:
     report = json.loads((done / "a.report.json").read_text(encoding="utf-8"))
     assert report["orders"][0]["outcome"] == "not_cancellable"
     assert "finished a.yaml: exit 0 → done/a.yaml" in proc.stderr
+
+
+def test_a_schedules_account_is_never_bypassed_by_an_inbox_job(workspace: Workspace) -> None:
+    workspace.write_config(
+        portal={"accounts": [
+            {"name": "main", "username": "demo_seller", "password_env": "DHBOT_PASSWORD_MAIN"},
+            {"name": "other", "username": "other_seller", "password_env": "DHBOT_PASSWORD_MAIN"},
+        ]},
+        schedules=[{"name": "inbox", "cron": EVERY_2_S, "inbox": "jobs/inbox",
+                    "account": "main"}])
+    inbox = workspace.root / "jobs" / "inbox"
+    inbox.mkdir(parents=True)
+    shipped = by_status(workspace.portal, "已发货")[0]
+    _drop(workspace, inbox, "a.yaml", [{"order_no": shipped}], account="other")
+    old = time.time() - 10
+    os.utime(inbox / "a.yaml", (old, old))
+
+    proc = workspace.dhbot("schedule", "--config", str(workspace.config), "--once")
+
+    assert (inbox.parent / "failed" / "a.yaml").exists(), proc.stderr
+    assert "--account main was chosen" in proc.stderr
+    assert workspace.portal.stats()["requests"] == 0
