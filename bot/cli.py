@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -427,6 +428,9 @@ _register()
 
 def main() -> None:
     """Entry point: run the command, map any error to its exit code."""
+    # Everything dhbot (and the Chromium it starts) writes is private from creation: the
+    # ledger and its -wal/-shm files, sessions, logs, reports, traces, temporary folders.
+    os.umask(0o077)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

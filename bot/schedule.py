@@ -143,6 +143,7 @@ class Scheduler:
         self._children_lock = threading.RLock()  # re-entrant: a second signal may interrupt
         self._children: set[subprocess.Popen[bytes]] = set()
         self.failures = 0
+        self.left: list[str] = []  # job files left in an inbox (account busy), with why
         self.signals: list[int] = []
 
     # -- stopping ---------------------------------------------------------------------------
@@ -308,6 +309,7 @@ class Scheduler:
             if code == EXIT_ACCOUNT_BUSY:
                 logger.warning("[{}] {}: exit {} ({}), {}; retried at the next slot", name,
                                job_file.name, code, gist, Disposition.LEFT.value)
+                self.left.append(f"{job_file.name} ({gist})")
                 return JobRun(name, job_file, code, Disposition.LEFT, None)
             disposition = Disposition.DONE if code == 0 else Disposition.FAILED
             dest = self._file_away(job_file, disposition, report, output)
@@ -470,8 +472,14 @@ def schedule_command(config_file: Path | None, verbose: bool, once: bool,
         logger.info("scheduler started (pid {}): {}", os.getpid(), names)
         if once:
             ok = scheduler.run_once()
-            logger.info("scheduler finished: {}", "all runs succeeded" if ok else
-                        f"{scheduler.failures} task(s) had failures")
+            if scheduler.left:
+                logger.warning("scheduler finished: {} job(s) stayed in the inbox, to run at "
+                               "the next start: {}", len(scheduler.left),
+                               "; ".join(scheduler.left))
+            logger.info("scheduler finished: {}", (
+                f"{scheduler.failures} task(s) had failures" if not ok
+                else "every job it ran succeeded" if scheduler.left
+                else "all runs succeeded"))
             if not ok:
                 sys.exit(1)
             return

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from bot.lock import AccountLock
 from tests.bot.conftest import Workspace, by_status
 
 EVERY_2_S = "*/2 * * * * *"
@@ -203,3 +204,42 @@ def test_a_schedules_account_is_never_bypassed_by_an_inbox_job(workspace: Worksp
     assert (inbox.parent / "failed" / "a.yaml").exists(), proc.stderr
     assert "--account main was chosen" in proc.stderr
     assert workspace.portal.stats()["requests"] == 0
+
+
+def test_once_says_which_jobs_stayed_in_the_inbox_and_why(workspace: Workspace) -> None:
+    inbox = _use_inbox(workspace)
+    _drop(workspace, inbox, "a.yaml", [{"order_no": by_status(workspace.portal, "已发货")[0]}])
+    old = time.time() - 10
+    os.utime(inbox / "a.yaml", (old, old))
+    lock = AccountLock(workspace.root / "state", "main")
+    lock.acquire()
+    try:
+        proc = workspace.dhbot("schedule", "--config", str(workspace.config), "--once",
+                               check_code=0)
+    finally:
+        lock.release()
+    assert (inbox / "a.yaml").exists()
+    assert "1 job(s) stayed in the inbox, to run at the next start: a.yaml" in proc.stderr
+    assert "all runs succeeded" not in proc.stderr
+
+
+def test_everything_dhbot_writes_is_private(workspace: Workspace) -> None:
+    workspace.write_config(browser={"headless": True, "timeout_s": 5, "trace": "always"},
+                           schedules=[{"name": "inbox", "cron": EVERY_2_S,
+                                       "inbox": "jobs/inbox"}])
+    inbox = workspace.root / "jobs" / "inbox"
+    inbox.mkdir(parents=True)
+    shipped = by_status(workspace.portal, "已发货", 2)
+    workspace.dhbot("run", str(workspace.write_job([{"order_no": shipped[0]}])), check_code=0)
+    _drop(workspace, inbox, "a.yaml", [{"order_no": shipped[1]}])
+    old = time.time() - 10
+    os.utime(inbox / "a.yaml", (old, old))
+    workspace.dhbot("schedule", "--config", str(workspace.config), "--once", check_code=0)
+
+    written = [p for top in ("state", "runs", "jobs/done")
+               for p in (workspace.root / top).rglob("*") if p.suffix != ".yaml"]
+    assert any(p.name == "ledger.sqlite" for p in written)
+    assert any(p.suffix == ".log" for p in written) and any(p.suffix == ".zip" for p in written)
+    loose = {str(p.relative_to(workspace.root)): oct(p.stat().st_mode & 0o777)
+             for p in written if p.stat().st_mode & 0o077}
+    assert loose == {}
