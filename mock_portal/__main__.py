@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import socket
 import sys
@@ -36,7 +37,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--accounts", type=Path, help="YAML file: accounts: [{username: x, password: y}, ...]"
     )
+    parser.add_argument(
+        "--admin-token",
+        help="require this token (header X-Admin-Token) on every /__admin/ call; needed to "
+        "listen on anything but a loopback address",
+    )
     return parser.parse_args(argv)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_accounts(path: Path) -> list[tuple[str, str]]:
@@ -75,6 +91,10 @@ def bind(host: str, port: int) -> socket.socket:
 def main(argv: list[str] | None = None) -> int:
     """Start the portal and serve until interrupted."""
     args = parse_args(argv)
+    if not is_loopback(args.host) and not args.admin_token:
+        print(f"mock portal: refusing to listen on {args.host} without --admin-token: the "
+              "admin API can reset data and switch faults on", file=sys.stderr)
+        return 2
     try:
         faults = load_faults_file(args.faults) if args.faults else Faults()
         accounts = load_accounts(args.accounts) if args.accounts else []
@@ -90,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     config = uvicorn.Config(
-        create_app(state),
+        create_app(state, args.admin_token),
         access_log=False,
         log_level="warning",
         lifespan="off",

@@ -43,6 +43,7 @@ from mock_portal.layout import LAYOUTS, LEGACY, LEGACY_TABS, shown_status, statu
 from mock_portal.state import CancelLogEntry, MessageEntry, PortalState, Session, now
 
 SESSION_COOKIE = "DHSESSID"
+ADMIN_TOKEN_HEADER = "X-Admin-Token"
 CSRF_COOKIE = "dh_csrf"
 CSRF_FIELD = "csrf_token"
 PAGE_SIZE = 20
@@ -132,8 +133,9 @@ def script_json(value: Any) -> Markup:
 class Portal:
     """The web app: one instance per process, around one PortalState."""
 
-    def __init__(self, state: PortalState) -> None:
+    def __init__(self, state: PortalState, admin_token: str | None = None) -> None:
         self.state = state
+        self.admin_token = admin_token
         self.env = Environment(
             loader=FileSystemLoader(PACKAGE_DIR / "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -175,14 +177,15 @@ class Portal:
                 methods=["POST"],
             ),
             Route("/static/{name}", page("static", self.static_file)),
-            Route("/__admin/health", self.admin_health),
-            Route("/__admin/reset", self.admin_reset, methods=["POST"]),
-            Route("/__admin/orders", self.admin_orders),
-            Route("/__admin/cancel-requests", self.admin_cancel_requests),
-            Route("/__admin/reviews/{order_no}", self.admin_review, methods=["POST"]),
-            Route("/__admin/messages", self.admin_messages),
-            Route("/__admin/faults", self.admin_faults, methods=["GET", "PUT"]),
-            Route("/__admin/stats", self.admin_stats),
+            Route("/__admin/health", self._admin(self.admin_health)),
+            Route("/__admin/reset", self._admin(self.admin_reset), methods=["POST"]),
+            Route("/__admin/orders", self._admin(self.admin_orders)),
+            Route("/__admin/cancel-requests", self._admin(self.admin_cancel_requests)),
+            Route("/__admin/reviews/{order_no}", self._admin(self.admin_review),
+                  methods=["POST"]),
+            Route("/__admin/messages", self._admin(self.admin_messages)),
+            Route("/__admin/faults", self._admin(self.admin_faults), methods=["GET", "PUT"]),
+            Route("/__admin/stats", self._admin(self.admin_stats)),
         ]
         return Starlette(
             routes=routes,
@@ -190,6 +193,26 @@ class Portal:
         )
 
     # -- the request pipeline ----------------------------------------------------------------
+
+    def _admin(self, handler: Callable[[Request], Awaitable[Response]]) -> Any:
+        """The admin API's gate: the token when one is set (header X-Admin-Token), and JSON
+        bodies only, so that no web page can drive it with a plain form post."""
+
+        async def endpoint(request: Request) -> Response:
+            token = self.admin_token
+            if token is not None:
+                sent = request.headers.get(ADMIN_TOKEN_HEADER, "")
+                if not secrets.compare_digest(sent.encode(), token.encode()):
+                    return JSONResponse({"error": f"{ADMIN_TOKEN_HEADER} missing or wrong"},
+                                        status_code=401)
+            if request.method in ("POST", "PUT"):
+                kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+                if kind != "application/json":
+                    return JSONResponse({"error": "send the body as application/json"},
+                                        status_code=415)
+            return await handler(request)
+
+        return endpoint
 
     def _page(self, route: str, handler: Handler, *, auth: bool = False) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -784,6 +807,6 @@ class Portal:
         return JSONResponse(self.state.stats.to_dict())
 
 
-def create_app(state: PortalState) -> Starlette:
-    """The ASGI app serving ``state``."""
-    return Portal(state).build()
+def create_app(state: PortalState, admin_token: str | None = None) -> Starlette:
+    """The ASGI app serving ``state``; with `admin_token`, admin calls must carry it."""
+    return Portal(state, admin_token).build()

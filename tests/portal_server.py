@@ -178,7 +178,12 @@ class PortalServer:
         if not self.url:
             raise RuntimeError("PortalServer.start() has not run")
         if self._client is None:
-            self._client = httpx.Client(base_url=self.url, timeout=10.0, trust_env=False)
+            # The admin token, when the portal was started with one.
+            token = next((b for a, b in zip(self.extra_args, self.extra_args[1:], strict=False)
+                          if a == "--admin-token"), None)
+            headers = {"X-Admin-Token": token} if token else {}
+            self._client = httpx.Client(base_url=self.url, timeout=10.0, trust_env=False,
+                                        headers=headers)
         return self._client
 
     def _json(self, response: httpx.Response) -> Any:

@@ -87,3 +87,32 @@ def test_faults_file_and_accounts_file_apply(tmp_path: Path) -> None:
         except httpx.TransportError:
             reachable = False
     assert not reachable
+
+
+def test_a_non_loopback_address_needs_an_admin_token() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mock_portal", "--host", "0.0.0.0", "--port", "0"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without --admin-token" in proc.stderr
+
+
+def test_the_admin_token_guards_every_admin_call() -> None:
+    with PortalServer(orders=20, extra_args=["--admin-token", "s3cret"]) as server:
+        plain = httpx.get(server.url + "__admin/orders")
+        assert plain.status_code == 401
+        assert httpx.put(server.url + "__admin/faults", json={"captcha": True},
+                         headers={"X-Admin-Token": "wrong"}).status_code == 401
+        good = {"X-Admin-Token": "s3cret"}
+        assert httpx.get(server.url + "__admin/orders", headers=good).status_code == 200
+        assert httpx.get(server.url + "__admin/faults", headers=good).json()["captcha"] is False
+
+
+def test_admin_posts_take_json_only(portal: PortalServer) -> None:
+    # A web page can send a form post anywhere; it cannot send JSON without the portal's say.
+    form = httpx.post(portal.url + "__admin/reset", data={"seed": "1"})
+    assert form.status_code == 415
+    assert httpx.put(portal.url + "__admin/faults", content=b'{"captcha": true}',
+                     headers={"content-type": "text/plain"}).status_code == 415
+    assert httpx.get(portal.url + "__admin/faults").json()["captcha"] is False
