@@ -152,6 +152,9 @@ class BrowserConfig(_Frozen):
     # which also turns off the HTTP cache, so they are not blocked by default.
     block_resources: list[Literal["image", "font", "media"]] = ["image"]
     trace: Literal["off", "on-failure", "always"] = "off"
+    # Screenshots: of every failed order's page; with "always", also of the page after each
+    # submit (the portal's notice; one viewport, about 100 KB).
+    evidence: Literal["failures", "always"] = "failures"
     # All tabs show the same site: one renderer process for them all costs ~40 MB per extra
     # tab instead of ~200 and less CPU (bench/). 0 = Chromium's own limit.
     renderer_processes: int = Field(1, ge=0, le=64)

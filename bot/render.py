@@ -322,7 +322,7 @@ def _artifact(name: str, run_dir: Path, budget: list[int]) -> Artifact:
 def _details(order: dict[str, Any]) -> str:
     lines = [f"{key}: {_text(order.get(key))}" for key in
              ("outcome", "status_before", "status_after", "reason", "note", "attempts",
-              "retries", "error", "previous_run") if order.get(key) not in (None, "")]
+              "retries", "error", "notice", "previous_run") if order.get(key) not in (None, "")]
     artifacts = order.get("artifacts") or []
     if artifacts:
         lines.append("artifacts: " + " ".join(str(a) for a in artifacts))

@@ -73,6 +73,7 @@ def order_to_json(r: OrderResult) -> dict[str, Any]:
         "reason": r.reason, "note": r.note, "attempts": r.attempts,
         "retries": r.retries, "error": r.error, "artifacts": r.artifacts,
         "previous_run": r.previous_run, "duration_s": round(r.duration_s, 3),
+        "notice": r.notice,
     }
 
 
@@ -84,6 +85,7 @@ def order_from_json(data: dict[str, Any]) -> OrderResult:
         status_after=data.get("status_after"), attempts=data.get("attempts", 0),
         retries=data.get("retries", 0), error=data.get("error"),
         artifacts=list(data.get("artifacts") or []), previous_run=data.get("previous_run"),
+        notice=data.get("notice"),
         duration_s=float(data.get("duration_s") or 0.0))
 
 

@@ -67,6 +67,7 @@ class OrderResult:
     duration_s: float = 0.0
     synced: bool = False
     message_sent: bool = False
+    notice: str | None = None  # what the portal said after the submit, word for word
 
 
 class Pacer:
@@ -403,10 +404,12 @@ class AccountRunner:
                         prior: LedgerRow) -> OrderResult:
         """Read back an order waiting for review and record the platform's decision."""
         assert prior.outcome is not None
+        tab.last = tab.page
         if not await list_page.find(order.order_no):
             return self._result(order, Outcome.NEEDS_REVIEW, attempts=state.attempts,
                                 status_before=prior.status_after, previous_run=prior.run_id,
                                 error="the order waiting for review is no longer found")
+        tab.last = tab.detail or tab.page  # the detail loads there: a 500 shows there
         detail = await list_page.open_order(order.order_no, tab.detail)
         tab.last = detail.page
         facts = await detail.read()
@@ -444,8 +447,10 @@ class AccountRunner:
         if self.dry_run:
             return
         try:
+            tab.last = tab.page
             if not await list_page.find(order.order_no):
                 raise FlowError("order not found for the buyer message", step="message")
+            tab.last = tab.detail or tab.page
             detail = await list_page.open_order(order.order_no, tab.detail)
             tab.last = detail.page
             form = await detail.open_contact()
@@ -485,6 +490,7 @@ class AccountRunner:
 
     async def _attempt(self, tab: _Tab, list_page: OrderListPage, order: JobOrder,
                        state: _OrderState) -> OrderResult:
+        tab.last = tab.page  # evidence shows the tab where a step fails
         if not await list_page.find(order.order_no):
             if state.intent_unknown:
                 return self._result(order, Outcome.NEEDS_REVIEW, attempts=state.attempts,
@@ -493,6 +499,7 @@ class AccountRunner:
                                           "found; check it in the portal")
             return self._result(order, Outcome.NOT_FOUND, attempts=state.attempts,
                                 retries=state.retries)
+        tab.last = tab.detail or tab.page  # the detail loads there: a 500 shows there
         detail = await list_page.open_order(order.order_no, tab.detail)
         tab.last = detail.page
         facts = await detail.read()
@@ -539,6 +546,10 @@ class AccountRunner:
         state.intent_unknown = True
         await dialog.submit_and_confirm()
         after = await detail.read()
+        state.notice = " ".join(t for t in (after.notice, after.alert) if t) or None
+        if self.settings.browser.evidence == "always":
+            state.shots.append(await self._screenshot(detail.page, order, "submitted",
+                                                      full_page=False))
         meaning = self.profile.status_meaning(after.status)
         said = self.profile.notice_meaning(after.notice, after.alert)
         notice, words = said if said else (None, None)
@@ -569,7 +580,8 @@ class AccountRunner:
               error: str | None = None) -> OrderResult:
         return self._result(order, outcome, attempts=state.attempts, retries=state.retries,
                             status_before=state.status_before or facts.status,
-                            status_after=facts.status, error=error)
+                            status_after=facts.status, error=error, notice=state.notice,
+                            artifacts=list(state.shots))
 
     async def _fail(self, tab: _Tab, order: JobOrder, state: _OrderState,
                     exc: BaseException) -> OrderResult:
@@ -588,13 +600,14 @@ class AccountRunner:
                             status_before=state.status_before, error=message,
                             artifacts=artifacts)
 
-    async def _screenshot(self, page: Page, order: JobOrder, tag: str) -> str:
+    async def _screenshot(self, page: Page, order: JobOrder, tag: str,
+                          full_page: bool = True) -> str:
         path = self.run_dir / "artifacts" / f"{order.order_no}-{tag}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         password = PortalPage(page, self.profile, self.settings.portal.base_url).target(
             "login.password_label")
         mask = [password.anything] if password is not None else []
-        data = await page.screenshot(mask=mask, full_page=True, timeout=10_000)
+        data = await page.screenshot(mask=mask, full_page=full_page, timeout=10_000)
         write_private(path, data)
         return str(path.relative_to(self.run_dir))
 
@@ -626,6 +639,8 @@ class _OrderState:
     retries: int = 0
     relogins: int = 0
     status_before: str | None = None
+    notice: str | None = None  # what the portal said after our submit
+    shots: list[str] = field(default_factory=list)  # evidence of a submit (evidence: always)
 
 
 def _short(exc: BaseException) -> str:

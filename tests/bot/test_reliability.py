@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 from bot.lock import AccountLock
 from tests.bot.conftest import Layout, Workspace, by_status, descendants, wait_gone
@@ -60,6 +61,26 @@ def test_commit_then_fail_is_read_back_not_resubmitted(workspace: Workspace,
     assert all(o["retries"] >= 1 for o in report["orders"])
     assert Counter(r["order_no"] for r in portal.cancel_requests()) == Counter(
         {n: 1 for n in orders})
+
+
+def test_evidence_shows_the_tab_where_the_step_failed(workspace: Workspace) -> None:
+    portal = workspace.portal
+    paid = by_status(portal, "待发货", 2)
+    workspace.write_config(browser={"headless": True, "timeout_s": 5, "evidence": "always"})
+    workspace.dhbot("run", str(workspace.write_job([{"order_no": paid[0]}])), check_code=0)
+    report = workspace.last_report()
+    shots = report["orders"][0]["artifacts"]
+    assert [Path(a).name for a in shots] == [f"{paid[0]}-submitted.png"]
+    portal.set_faults(error_rates={"detail": 1.0})
+    workspace.dhbot("run", str(workspace.write_job([{"order_no": paid[1]}], "b.yaml")),
+                    check_code=1)
+    report = workspace.last_report()
+    row = report["orders"][0]
+    assert row["outcome"] == "failed" and "HTTP 500" in row["error"]
+    html = next(a for a in row["artifacts"] if a.endswith(".html"))
+    page = (workspace.root / "runs" / report["run_id"] / html).read_text(encoding="utf-8")
+    # The detail page's 500, not the order list the search showed before it.
+    assert "系统繁忙" in page and "order-list" not in page
 
 
 def test_captcha_stops_the_account_with_exit_3(workspace: Workspace) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from collections import Counter
 
+from flows.profile import load_profile
 from tests.bot.conftest import Layout, Workspace, by_status
 
 
@@ -45,7 +46,10 @@ def test_run_gives_each_order_its_outcome_and_submits_once(workspace: Workspace,
     row = next(o for o in report["orders"] if o["order_no"] == paid[0])
     assert row["status_before"] == layout.paid and row["status_after"] == layout.paid_after
     assert set(row) >= {"order_no", "account", "outcome", "status_before", "status_after",
-                        "reason", "note", "attempts", "error", "artifacts"}
+                        "reason", "note", "attempts", "error", "artifacts", "notice"}
+    # What the portal said after the submit is kept word for word, as evidence.
+    said = load_profile(layout.profile).notice_meaning(row["notice"])
+    assert said is not None and said[0] == layout.paid_outcome, row["notice"]
     assert f"{layout.paid_outcome}: " in proc.stdout
 
     requests = portal.cancel_requests()
