@@ -231,7 +231,8 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
         data = [{"order_no": r.order_no, "account": r.account,
                  "outcome": r.outcome.value if r.outcome else None, "state": r.state.value,
                  "status_after": r.status_after, "updated_at": r.updated_at,
-                 "run_id": r.run_id, "review_result": r.review_result,
+                 "run_id": r.run_id, "submitted_run": r.submitted_run,
+                 "review_result": r.review_result,
                  "review_comment": r.review_comment, "cancel_date": r.cancel_date,
                  "message_sent_at": r.message_sent_at, "error": r.error} for r in rows]
         data += [{"order_no": n, "account": None, "outcome": None, "state": "unknown"}
@@ -239,15 +240,16 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     table = Table()
-    for col in ("order", "account", "outcome", "portal status", "when", "run", "review"):
+    for col in ("order", "account", "outcome", "portal status", "when", "run",
+                "submitted by", "review"):
         table.add_column(col)
     for r in rows:
         outcome = r.outcome.value if r.outcome else f"({r.state.value})"
         review = " ".join(x for x in (r.review_result, r.review_comment, r.cancel_date) if x)
         table.add_row(r.order_no, r.account, outcome, r.status_after or "", r.updated_at,
-                      r.run_id or "", review)
+                      r.run_id or "", r.submitted_run or "", review)
     for n in unknown:
-        table.add_row(n, "", "(never seen)", "", "", "", "")
+        table.add_row(n, "", "(never seen)", "", "", "", "", "")
     _console().print(table)
 
 

@@ -94,6 +94,7 @@ class LedgerRow:
     review_comment: str | None
     cancel_date: str | None
     message_sent_at: str | None
+    submitted_run: str | None = None  # the run that clicked submit (kept for good)
 
     @property
     def is_final(self) -> bool:
@@ -119,7 +120,7 @@ orders_table = Table(
     *(Column(name, Text) for name in ("error", "intent_at")),
     Column("updated_at", Text, nullable=False),
     *(Column(name, Text) for name in ("review_result", "review_comment", "cancel_date",
-                                      "message_sent_at")),
+                                      "message_sent_at", "submitted_run")),
 )
 Table(
     "events", metadata,
@@ -174,7 +175,18 @@ Table(
 )
 
 # Columns added after the first release, for ledgers created before them.
-_ADDED_COLUMNS = {"runs": {"mode": "TEXT"}}
+_ADDED_COLUMNS = {"runs": {"mode": "TEXT"}, "orders": {"submitted_run": "TEXT"}}
+
+
+def moves_forward(state: State | None, outcome: Outcome | None, new: Outcome) -> bool:
+    """May an order's recorded outcome become `new`? History only moves forward: a final
+    outcome is never replaced by a failure of a later run; a request waiting for review may
+    only become cancelled or rejected (or stay what it is)."""
+    if state != State.DONE or outcome not in FINAL_OUTCOMES:
+        return True
+    if outcome in PENDING_OUTCOMES:
+        return new in (outcome, Outcome.CANCELLED, Outcome.REJECTED)
+    return new == outcome
 
 
 def now_iso() -> str:
@@ -321,7 +333,7 @@ class Ledger:
                 self._check_fence(db, account, fence)
             db.execute(text(
                 "UPDATE orders SET state=:s, reason=:r, note=:note, status_before=:sb,"
-                " run_id=:run, intent_at=:at, updated_at=:at, error=NULL"
+                " run_id=:run, submitted_run=:run, intent_at=:at, updated_at=:at, error=NULL"
                 " WHERE account=:a AND order_no=:n"),
                 {"s": State.INTENT.value, "r": reason, "note": note, "sb": status_before,
                  "run": run_id, "at": at, "a": account, "n": order_no})
@@ -344,6 +356,8 @@ class Ledger:
         at = now_iso()
         state = State.INTENT if keep_intent else State.DONE
         with self._tx() as db:
+            if not self._may_record(db, run_id, account, order_no, outcome, error):
+                return
             db.execute(text(
                 "UPDATE orders SET state=:s, outcome=:o, status_before=COALESCE(:sb,"
                 " status_before), status_after=:sa, run_id=:run, attempts=:att, error=:err,"
@@ -360,6 +374,8 @@ class Ledger:
         """Record the platform's review decision read back by a sync."""
         at = now_iso()
         with self._tx() as db:
+            if not self._may_record(db, run_id, account, order_no, outcome, review_comment):
+                return
             db.execute(text(
                 "UPDATE orders SET state=:s, outcome=:o, status_after=:sa, review_result=:rr,"
                 " review_comment=:rc, cancel_date=:cd, updated_at=:at"
@@ -378,6 +394,22 @@ class Ledger:
                             " WHERE account=:a AND order_no=:n"),
                        {"at": at, "a": account, "n": order_no})
             self._event(db, run_id, account, order_no, "message", None)
+
+    def _may_record(self, db: Connection, run_id: str, account: str, order_no: str,
+                    outcome: Outcome, error: str | None) -> bool:
+        """True when `outcome` may replace what the ledger holds; otherwise the attempt is
+        kept as an event only (see `moves_forward`)."""
+        found = db.execute(text("SELECT state, outcome FROM orders WHERE account=:a AND"
+                                " order_no=:n"), {"a": account, "n": order_no}).first()
+        if found is None:
+            return True
+        state = State(found[0]) if found[0] else None
+        old = Outcome(found[1]) if found[1] else None
+        if moves_forward(state, old, outcome):
+            return True
+        self._event(db, run_id, account, order_no, "kept",
+                    {"outcome": old, "not_recorded": outcome, "error": error})
+        return False
 
     @staticmethod
     def _event(db: Connection, run_id: str | None, account: str, order_no: str, kind: str,

@@ -103,3 +103,25 @@ def test_dry_run_stops_before_the_submit(workspace: Workspace, layout: Layout) -
     # The real run afterwards still does the work.
     workspace.dhbot("run", str(job), check_code=0)
     assert sorted(r["order_no"] for r in portal.cancel_requests()) == sorted(paid)
+
+
+def test_history_only_moves_forward(workspace: Workspace) -> None:
+    """A failed read-back in a later run never turns a submitted order into `failed`, and
+    the run that submitted it is kept for good."""
+    portal = workspace.portal
+    paid = by_status(portal, "待发货")[0]
+    job = workspace.write_job([{"order_no": paid}])
+    workspace.dhbot("run", str(job), check_code=0)
+    first = workspace.last_report()["run_id"]
+
+    portal.set_faults(error_rates={"detail": 1.0})
+    workspace.dhbot("run", str(job), check_code=1)  # the read-back fails in this run...
+    assert workspace.last_report()["orders"][0]["outcome"] == "failed"
+    portal.set_faults(error_rates={})
+    workspace.dhbot("run", str(job), check_code=0)  # ...and is only reported, not recorded
+    row = workspace.last_report()["orders"][0]
+    assert row["outcome"] == "submitted" and row["previous_run"] == first
+
+    status = json.loads(workspace.dhbot("status", paid, "--json", check_code=0).stdout)
+    assert status[0]["outcome"] == "submitted" and status[0]["submitted_run"] == first
+    assert len(portal.cancel_requests()) == 1
