@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import os
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from types import TracebackType
@@ -28,14 +30,42 @@ if TYPE_CHECKING:
     from bot.ledger import Ledger
 
 
-def scrub_trace(path: Path) -> None:
-    """Rewrite a trace zip with every known secret (passwords, cookies) masked, 0600."""
+def scrub_trace(raw: Path, path: Path) -> None:
+    """Write the trace zip `raw` to `path` with every known secret (passwords, cookies)
+    masked, 0600; the raw file (in the run's private temporary folder) is removed."""
     scrubbed = io.BytesIO()
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(scrubbed, "w",
-                                                       zipfile.ZIP_DEFLATED) as dst:
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(scrubbed, "w",
+                                                      zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
             dst.writestr(item, redactor.redact_bytes(src.read(item)))
     write_private(path, scrubbed.getvalue())
+    raw.unlink(missing_ok=True)
+
+
+TMP_FOLDER = "tmp"
+
+
+def private_tmp(state_dir: Path) -> Path:
+    """A fresh temporary folder for this process inside the state folder (0700): the
+    Playwright driver's artifacts (trace recordings) and Chromium's profile go there, never
+    to the shared /tmp. Folders of processes that no longer run (killed) are removed."""
+    root = state_dir / TMP_FOLDER
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for old in root.iterdir():
+        pid = old.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=root))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -148,10 +178,22 @@ class BrowserHost:
         self.headless = settings.browser.headless if headless is None else headless
         self._pw: Playwright | None = None
         self.browser: Browser | None = None
+        self.tmp = settings.paths.state_dir / TMP_FOLDER  # this run's own, once started
 
     async def __aenter__(self) -> BrowserHost:
         cfg = self.settings.browser
-        self._pw = await async_playwright().start()
+        self.tmp = private_tmp(self.settings.paths.state_dir)
+        # The driver takes its temporary folder (trace recordings, Chromium's profile with
+        # its cookies) from TMPDIR when it starts: point it at ours, for it alone.
+        saved = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = str(self.tmp)
+        try:
+            self._pw = await async_playwright().start()
+        finally:
+            if saved is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved
         executable = find_chromium(cfg.executable_path)
         logger.debug("launching Chromium {} (headless={})", executable or "(Playwright's own)",
                      self.headless)
@@ -159,6 +201,10 @@ class BrowserHost:
             executable_path=executable, headless=self.headless,
             args=launch_args(self._flags()),
             slow_mo=cfg.slow_mo_ms or None,
+            traces_dir=self.tmp / "traces",
+            # Chromium itself keeps the usual TMPDIR: it puts a Unix socket there, whose path
+            # must stay short. Its profile (cookies) is made by the driver, in ours.
+            env=dict(os.environ),
         )
         return self
 
@@ -180,6 +226,7 @@ class BrowserHost:
                 logger.debug("closing browser: {}", close_exc)
         if self._pw is not None:
             await self._pw.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class AccountSession:
@@ -312,13 +359,18 @@ class AccountSession:
         self._tracing = True
 
     async def _pause_trace(self) -> None:
+        # Stopped, not paused between chunks: a paused trace still records the network, and
+        # the login POST carries the password.
         if self._tracing:
+            assert self.context is not None
             await self._save_chunk()
+            await self.context.tracing.stop()
             self._tracing = False
 
     async def _resume_trace(self) -> None:
         if self._trace_dir is not None and not self._tracing:
             assert self.context is not None
+            await self.context.tracing.start(screenshots=True, snapshots=True)
             await self.context.tracing.start_chunk()
             self._tracing = True
 
@@ -327,8 +379,10 @@ class AccountSession:
         self._trace_dir.mkdir(parents=True, exist_ok=True)
         self._chunks += 1
         path = self._trace_dir / f"trace-{self.account.name}-{self._chunks}.zip"
-        await self.context.tracing.stop_chunk(path=path)
-        scrub_trace(path)
+        # Raw in the private temporary folder; only the scrubbed copy reaches the run folder.
+        raw = self.host.tmp / f"{path.stem}.raw.zip"
+        await self.context.tracing.stop_chunk(path=raw)
+        scrub_trace(raw, path)
         self.traces.append(path)
 
     async def stop_trace(self, keep: bool) -> list[Path]:
@@ -338,7 +392,7 @@ class AccountSession:
         if self._tracing:
             await self._save_chunk()
             self._tracing = False
-        await self.context.tracing.stop()
+            await self.context.tracing.stop()
         self._trace_dir = None
         if not keep:
             for path in self.traces:

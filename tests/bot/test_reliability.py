@@ -4,9 +4,11 @@ cannot, and never submits twice."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -81,6 +83,49 @@ def test_evidence_shows_the_tab_where_the_step_failed(workspace: Workspace) -> N
     page = (workspace.root / "runs" / report["run_id"] / html).read_text(encoding="utf-8")
     # The detail page's 500, not the order list the search showed before it.
     assert "系统繁忙" in page and "order-list" not in page
+
+
+def test_no_password_or_cookie_on_disk_after_a_kill_under_tracing(workspace: Workspace) -> None:
+    portal = workspace.portal
+    portal.set_faults(session_lifetime_s=2, latency_ms=150)
+    workspace.write_config(browser={"headless": True, "timeout_s": 5,
+                                    "navigation_timeout_s": 15, "trace": "always"},
+                           concurrency={"pages_per_account": 1})
+    job = workspace.write_job([{"order_no": n} for n in by_status(portal, "已发货", 30)])
+    system_tmp = Path(tempfile.gettempdir())
+    before = {p.name for p in system_tmp.glob("playwright*")}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", str(job)],
+                            cwd=workspace.root, env=workspace.env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    # Kill the whole group (python, driver, Chromium) after a login again under tracing.
+    while portal.stats()["logins"].get("demo_seller", 0) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    family = descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert not wait_gone(family)
+    assert portal.stats()["logins"]["demo_seller"] >= 3
+
+    # Playwright's temporary files went to dhbot's own folder, none to the shared /tmp ...
+    assert {p.name for p in system_tmp.glob("playwright*")} == before
+    leftovers = list((workspace.root / "state" / "tmp").iterdir())
+    assert leftovers  # the killed run's folder, 0700
+    assert all(p.stat().st_mode & 0o777 == 0o700 for p in leftovers)
+    # ... and nothing anywhere holds the password, even what a kill left half-written: no
+    # login POST (password=…), no typed value ("demo-pass" as a value; the mock's login
+    # page itself shows the demo credentials as text, which a snapshot may hold).
+    for path in workspace.root.rglob("*"):
+        if path.is_file() and path.suffix != ".yaml":
+            data = path.read_bytes()
+            assert b"password=demo-pass" not in data and b'"demo-pass"' not in data, path
+    # The next start removes the dead run's temporary folder.
+    workspace.write_config(browser={"headless": True, "timeout_s": 5})
+    portal.set_faults(session_lifetime_s=1800, latency_ms=0)
+    workspace.dhbot("run", str(workspace.write_job([{"order_no": "9999999999"}], "b.yaml")),
+                    check_code=0)
+    assert list((workspace.root / "state" / "tmp").iterdir()) == []
 
 
 def test_captcha_stops_the_account_with_exit_3(workspace: Workspace) -> None:
