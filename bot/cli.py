@@ -157,8 +157,9 @@ def _preflight(loaded: LoadedSettings, job: Job, account: str | None,
     if account is None:
         return
     acc = settings.portal.account(account)
-    session_file = settings.paths.state_dir / "sessions" / f"{acc.name}.json"
-    if not session_file.exists():
+    from bot.session import session_file
+
+    if not session_file(settings, acc.name).exists():
         acc.password()  # raises a clear ConfigError when the secret is missing
 
 

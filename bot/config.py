@@ -6,7 +6,9 @@ Validated once into frozen pydantic models; every value remembers where it came 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import stat
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -43,6 +45,17 @@ class AccountConfig(_Frozen):
             raise ValueError("give exactly one of password_env (the NAME of an environment "
                              "variable) or password_file (a file with 0600 permissions)")
         return self
+
+    def key(self, base_url: str) -> str:
+        """The portal identity (portal host + user name) as a file-safe name: locks and saved
+        sessions are keyed by it, so two names for one seller can never run at once."""
+        parts = urlsplit(base_url)
+        host = (parts.hostname or "").lower()
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        identity = f"{host}:{port}/{self.username.strip().casefold()}"
+        readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{host}_{port}-{self.username.strip()}")
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+        return f"{readable[:80]}-{digest}"
 
     def password(self) -> str:
         """Read the password from its environment variable or 0600 file."""
@@ -113,6 +126,10 @@ class PortalConfig(_Frozen):
                                  f"{acc.username!r}; configure each portal user once")
             seen[user] = acc.name
         return self
+
+    def key(self, name: str) -> str:
+        """The portal identity key of the account called `name` (see AccountConfig.key)."""
+        return self.account(name).key(self.base_url)
 
     def account(self, name: str | None) -> AccountConfig:
         """The account called `name`, or the only one when `name` is None."""

@@ -335,7 +335,8 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
         if part["state"] in FINISHED:  # handed out again after it finished: nothing to do
             return str(part["state"])
         account = settings.portal.account(part["account"])
-        lock = RedisAccountLock(_redis(), account.name, ttl_s=dist.lock_ttl_s,
+        lock = RedisAccountLock(_redis(), account.key(settings.portal.base_url),
+                                ttl_s=dist.lock_ttl_s,
                                 namespace=dist.queue)
         try:
             lock.acquire()

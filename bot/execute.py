@@ -164,15 +164,16 @@ def _run_locked(loaded: LoadedSettings, account: AccountConfig, profile: Profile
 def account_lock(settings: Settings, account: str, wait_s: float = 0.0) -> Any:
     """One dhbot per account: an flock in the state folder on one machine; with a shared
     ledger, the Redis lock the distributed workers take (see bot.distlock)."""
+    key = settings.portal.key(account)  # the seller, whatever the configuration calls it
     if not settings.distributed_ledger:
-        return AccountLock(settings.paths.state_dir, account, wait_s=wait_s)
+        return AccountLock(settings.paths.state_dir, key, wait_s=wait_s, account=account)
     import redis
 
     from bot.distlock import RedisAccountLock
 
     dist = settings.distributed
     redactor.add_url(dist.broker_url)
-    return RedisAccountLock(redis.Redis.from_url(dist.broker_url), account,
+    return RedisAccountLock(redis.Redis.from_url(dist.broker_url), key,
                             ttl_s=dist.lock_ttl_s, wait_s=wait_s, namespace=dist.queue)
 
 

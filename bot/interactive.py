@@ -13,7 +13,7 @@ from bot.config import AccountConfig, ConfigError, LoadedSettings, Settings
 from bot.errors import LoginNeedsPerson, UsageError
 from bot.execute import account_lock, ledger_for
 from bot.runner import Pacer
-from bot.session import AccountSession, BrowserHost, SessionStore, session_store
+from bot.session import AccountSession, BrowserHost, SessionStore, session_file, session_store
 from flows.profile import Profile
 
 # How long a person gets to finish logging in in the visible window.
@@ -33,7 +33,7 @@ def interactive_login(loaded: LoadedSettings, profile: Profile, account: Account
             "no display to show a browser window on this machine (DISPLAY is not set). "
             "Run `dhbot login --account " + account.name + " --headed` on a desktop, or over "
             "`ssh -X`, or under `xvfb-run` with a VNC viewer; then copy "
-            f"{loaded.settings.paths.state_dir}/sessions/{account.name}.json (mode 0600) "
+            f"{session_file(loaded.settings, account.name)} (mode 0600) "
             "into this machine's state folder.")
     asyncio.run(_login(loaded, profile, account, headed, console))
 

@@ -65,9 +65,11 @@ class FileLock:
 class AccountLock(FileLock):
     """One dhbot run per account at a time."""
 
-    def __init__(self, state_dir: Path, account: str, wait_s: float = 0.0) -> None:
-        super().__init__(state_dir / "locks" / f"{account}.lock", wait_s)
-        self.account = account
+    def __init__(self, state_dir: Path, key: str, wait_s: float = 0.0,
+                 account: str | None = None) -> None:
+        # Keyed by the portal identity (host + user name), shown by the configured name.
+        super().__init__(state_dir / "locks" / f"{key}.lock", wait_s)
+        self.account = account or key
 
     def busy(self, holder: str) -> BotError:
         return AccountBusy(

@@ -150,11 +150,23 @@ class SealedSessionStore:
         return f"the ledger database {self.ledger.url} (encrypted)"
 
 
+def session_file(settings: Settings, account: str) -> Path:
+    """The saved session of the account called `account`, keyed by its portal identity.
+
+    A session saved under the account's configured name by an earlier version moves there.
+    """
+    path = settings.paths.state_dir / "sessions" / f"{settings.portal.key(account)}.json"
+    old = settings.paths.state_dir / "sessions" / f"{account}.json"
+    if old.exists() and not path.exists():
+        old.replace(path)
+    return path
+
+
 def session_store(settings: Settings, account: str, ledger: Ledger | None) -> SessionStore:
     """Where `account`'s session lives: a file on one machine; the shared ledger, encrypted
     with the key in the environment, when the ledger is a database server."""
     if not settings.distributed_ledger or ledger is None:
-        return FileSessionStore(settings.paths.state_dir / "sessions" / f"{account}.json")
+        return FileSessionStore(session_file(settings, account))
     var = settings.distributed.session_key_env
     key = os.environ.get(var, "").strip()
     if not key:
@@ -242,8 +254,7 @@ class AccountSession:
         self.pacer = pacer
         self.retry = retry or StepRetry()
         self.base_url = settings.portal.base_url
-        self.store = store or FileSessionStore(
-            settings.paths.state_dir / "sessions" / f"{account.name}.json")
+        self.store = store or FileSessionStore(session_file(settings, account.name))
         self.context: BrowserContext | None = None
         self._login_lock = asyncio.Lock()
         self._generation = 0  # bumped by every fresh login

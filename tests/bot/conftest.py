@@ -114,6 +114,21 @@ class Workspace:
                 f"stderr:\n{proc.stderr}")
         return proc
 
+    def session_file(self, account: str = "main") -> Path:
+        """Where the account's session is saved (keyed by its portal identity)."""
+        from bot.config import load_settings
+        from bot.session import session_file
+
+        return self.root / session_file(load_settings(self.config, {}).settings, account)
+
+    def account_lock(self, account: str = "main") -> Any:
+        """The lock a dhbot run takes for the account (to hold it as another run would)."""
+        from bot.config import load_settings
+        from bot.lock import AccountLock
+
+        key = load_settings(self.config, {}).settings.portal.key(account)
+        return AccountLock(self.root / "state", key, account=account)
+
     def last_report(self) -> dict[str, Any]:
         """The newest report.json."""
         reports = sorted((self.root / "runs").glob("*/report.json"))

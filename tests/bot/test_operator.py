@@ -65,7 +65,7 @@ def test_single_order_from_the_command_line(workspace: Workspace) -> None:
 
 def test_login_saves_a_session_and_explains_without_display(workspace: Workspace) -> None:
     workspace.dhbot("login", check_code=0)
-    session = workspace.root / "state" / "sessions" / "main.json"
+    session = workspace.session_file()
     assert stat.S_IMODE(session.stat().st_mode) == 0o600
     env = {k: v for k, v in workspace.env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     workspace.env = env

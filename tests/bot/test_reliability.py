@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bot.lock import AccountLock
 from tests.bot.conftest import Layout, Workspace, by_status, descendants, wait_gone
 
 
@@ -180,7 +179,7 @@ def test_rate_limit_slows_the_account_down(workspace: Workspace) -> None:
 
 def test_busy_account_exits_4_or_waits(workspace: Workspace) -> None:
     job = workspace.write_job([{"order_no": by_status(workspace.portal, "已发货")[0]}])
-    lock = AccountLock(workspace.root / "state", "main")
+    lock = workspace.account_lock()
     lock.acquire()
     try:
         proc = workspace.dhbot("run", str(job), check_code=4)
@@ -199,6 +198,24 @@ def test_busy_account_exits_4_or_waits(workspace: Workspace) -> None:
     lock.release()
     assert waiting.wait(timeout=120) == 0
     assert workspace.portal.cancel_requests() == []
+
+
+def test_one_seller_under_two_names_is_still_one_account(workspace: Workspace) -> None:
+    """Locks are keyed by the portal identity (host + user name), not the configured name."""
+    job = workspace.write_job([{"order_no": by_status(workspace.portal, "已发货")[0]}])
+    other = workspace.root / "other.yaml"
+    text = workspace.config.read_text(encoding="utf-8").replace("name: main", "name: shop-a")
+    other.write_text(text.replace("DHBOT_PASSWORD_MAIN", "DHBOT_PASSWORD_SHOP"),
+                     encoding="utf-8")
+    lock = workspace.account_lock("main")
+    lock.acquire()
+    try:
+        proc = workspace.dhbot("run", str(job), "--config", str(other), check_code=4,
+                               extra_env={"DHBOT_PASSWORD_SHOP": "demo-pass"})
+    finally:
+        lock.release()
+    assert "in use by another dhbot run" in proc.stderr
+    assert workspace.portal.stats()["requests"] == 0
 
 
 def test_sigterm_writes_the_report_and_leaves_no_browser(workspace: Workspace) -> None:
@@ -240,7 +257,7 @@ def test_secrets_never_reach_files_or_output(workspace: Workspace) -> None:
     proc = workspace.dhbot("run", "-v", str(job))
     assert proc.returncode in (0, 1), proc.stderr
     assert portal.stats()["logins"]["demo_seller"] >= 2  # logged in again under tracing
-    session_file = workspace.root / "state" / "sessions" / "main.json"
+    session_file = workspace.session_file()
     cookie = next(c["value"] for c in json.loads(session_file.read_text())["cookies"]
                   if c["name"] == "DHSESSID")
     secrets = [b"demo-pass", cookie.encode()]

@@ -65,7 +65,7 @@ def test_run_gives_each_order_its_outcome_and_submits_once(workspace: Workspace,
     assert status_now[unpaid] == layout.unpaid_after
 
     # The saved session is private to its owner.
-    session_file = workspace.root / "state" / "sessions" / "main.json"
+    session_file = workspace.session_file()
     assert stat.S_IMODE(session_file.stat().st_mode) == 0o600
 
     # Running the same job again submits nothing new and reports the earlier outcomes.

@@ -15,7 +15,6 @@ from typing import Any
 
 import yaml
 
-from bot.lock import AccountLock
 from tests.bot.conftest import Workspace, by_status
 
 EVERY_2_S = "*/2 * * * * *"
@@ -211,7 +210,7 @@ def test_once_says_which_jobs_stayed_in_the_inbox_and_why(workspace: Workspace) 
     _drop(workspace, inbox, "a.yaml", [{"order_no": by_status(workspace.portal, "已发货")[0]}])
     old = time.time() - 10
     os.utime(inbox / "a.yaml", (old, old))
-    lock = AccountLock(workspace.root / "state", "main")
+    lock = workspace.account_lock()
     lock.acquire()
     try:
         proc = workspace.dhbot("schedule", "--config", str(workspace.config), "--once",

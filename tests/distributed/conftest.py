@@ -93,8 +93,12 @@ class Cluster:
         return path
 
     def account_lock(self, account: str, ttl_s: float) -> RedisAccountLock:
-        """The Redis lock the workers take for `account` (to hold it as another worker)."""
-        return RedisAccountLock(redis.Redis.from_url(self.redis_url), account, ttl_s=ttl_s,
+        """The Redis lock the workers take for `account` (to hold it as another worker);
+        it is keyed by the account's portal identity."""
+        from bot.config import load_settings
+
+        key = load_settings(self.config, {}).settings.portal.key(account)
+        return RedisAccountLock(redis.Redis.from_url(self.redis_url), key, ttl_s=ttl_s,
                                 namespace=self.queue)
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
