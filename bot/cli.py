@@ -86,18 +86,21 @@ def cli() -> None:
 @click.option("--pages", type=int, help="Tabs in parallel for the account.")
 @click.option("--base-url", help="Portal base URL (overrides the configuration).")
 @click.option("--allow-large", is_flag=True, help="Allow more orders than max_orders_per_run.")
+@click.option("--deadline", type=click.FloatRange(min=0.1), metavar="MINUTES",
+              help="Stop after MINUTES as SIGTERM would: the orders in flight finish, the "
+                   "rest are skipped, the report is written (run.max_minutes).")
 @click.option("-y", "--yes", is_flag=True,
               help="Do not ask for confirmation against a real portal (for scheduled runs).")
 def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_csv: Path | None,
         one_order: str | None, reason: str | None, note: str, account: str | None,
         report_copy: Path | None, dry_run: bool, headed: bool, pages: int | None,
-        base_url: str | None, allow_large: bool, yes: bool) -> None:
+        base_url: str | None, allow_large: bool, deadline: float | None, yes: bool) -> None:
     """Cancel every order listed in JOB_FILE (YAML), --orders FILE.csv, or --order NO."""
     from bot.execute import execute_job
     from bot.report import print_summary
 
     cli_values: dict[str, Any] = {"concurrency.pages_per_account": pages,
-                                  "portal.base_url": base_url}
+                                  "portal.base_url": base_url, "run.max_minutes": deadline}
     if headed:
         cli_values["browser.headless"] = False
     sources = [s for s in (job_file, orders_csv, one_order) if s]

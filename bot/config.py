@@ -263,6 +263,17 @@ class DistributedConfig(_Frozen):
                                              "encrypts saved sessions in the database")
 
 
+class RunLimits(_Frozen):
+    """Bounds of one run: it never waits for ever."""
+
+    # Stop the run (like SIGTERM: report written, every order an outcome) after this long.
+    max_minutes: float = Field(0, ge=0, description="0 = no limit; `run --deadline` sets it")
+    # A Chromium that dies mid-run is started again this often per run, then the run stops.
+    browser_restarts: int = Field(2, ge=0, le=10)
+    # Starting Chromium may take this long; a start that fails is tried once more.
+    launch_timeout_s: float = Field(60, gt=0, le=600)
+
+
 class Settings(_Frozen):
     """The whole effective configuration."""
 
@@ -275,6 +286,7 @@ class Settings(_Frozen):
     paths: PathsConfig = PathsConfig()
     concurrency: ConcurrencyConfig = ConcurrencyConfig()
     retry: RetryConfig = RetryConfig()
+    run: RunLimits = RunLimits()
     max_orders_per_run: int = Field(500, ge=1)
     schedules: list[ScheduleConfig] = []
 

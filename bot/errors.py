@@ -4,6 +4,7 @@ BotError                      1  root: something went wrong
 ├── UsageError                2  bad input; nothing was done
 │   ├── ConfigError           2  config.yaml / environment / command line
 │   │   └── ProfileError      2  the portal profile file is missing or invalid
+│   ├── BrowserUnavailable    2  Chromium is missing or cannot start
 │   ├── JobError              2  job file
 │   └── CredentialsRejected   2  the portal refused the user name or password
 ├── LoginNeedsPerson          3  captcha or verification at login
@@ -11,6 +12,8 @@ BotError                      1  root: something went wrong
 │   ├── SchedulerBusy         4  another scheduler holds the state folder
 │   └── LockLost              4  a worker lost its account lock (expired, taken over)
 ├── Interrupted             130  SIGINT/SIGTERM: stopped cleanly, report written
+├── DeadlineReached           1  the run's time limit passed: stopped cleanly, report written
+├── BrowserGone               1  Chromium died more often than a run restarts it
 └── FlowError                 -  one order's step failed (recorded per order, never exits)
     ├── TransientError        -  worth retrying: HTTP 5xx, dropped connection, timeout
     │   └── RateLimited       -  HTTP 429 / 操作太频繁: slow the account down
@@ -39,6 +42,10 @@ class ConfigError(UsageError):
 
 class ProfileError(ConfigError):
     """The portal profile file is missing or invalid."""
+
+
+class BrowserUnavailable(UsageError):
+    """Chromium is missing, or did not start (twice) within the launch timeout."""
 
 
 class JobError(UsageError):
@@ -73,6 +80,14 @@ class Interrupted(BotError):
     """The run was stopped by SIGINT or SIGTERM after cleaning up."""
 
     exit_code = 130
+
+
+class DeadlineReached(BotError):
+    """The run's time limit (--deadline, run.max_minutes) passed; it stopped like SIGTERM."""
+
+
+class BrowserGone(BotError):
+    """Chromium died mid-run more often than the run restarts it (run.browser_restarts)."""
 
 
 class FlowError(BotError):

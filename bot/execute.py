@@ -18,7 +18,7 @@ from loguru import logger
 from rich.console import Console
 
 from bot.config import AccountConfig, LoadedSettings, Settings
-from bot.errors import BotError, Interrupted
+from bot.errors import BotError, DeadlineReached, Interrupted
 from bot.job import Job, JobOrder
 from bot.ledger import PENDING_OUTCOMES, Ledger, now_iso, sqlite_path
 from bot.lock import AccountLock
@@ -229,6 +229,16 @@ async def _drive(loaded: LoadedSettings, runner: AccountRunner, work: Work,
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
+    limit_min = loaded.settings.run.max_minutes
+    late: list[bool] = []
+
+    def on_deadline() -> None:
+        late.append(True)
+        logger.warning("the run's time limit ({:g} min) is reached: finishing the orders in "
+                       "flight, then stopping", limit_min)
+        runner.stop.set()
+
+    deadline = loop.call_later(limit_min * 60, on_deadline) if limit_min else None
     try:
         browser = (contextlib.nullcontext(shared) if shared is not None
                    else BrowserHost(loaded.settings, headless=headless))
@@ -247,7 +257,12 @@ async def _drive(loaded: LoadedSettings, runner: AccountRunner, work: Work,
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if deadline is not None:
+            deadline.cancel()
     stopped: BotError | None = runner.stopped_by
+    if stopped is None and late:
+        stopped = DeadlineReached(f"the run's time limit ({limit_min:g} min) was reached; "
+                                  "run the same job again to finish it")
     if stopped is None and signalled:
         stopped = Interrupted(f"stopped by {signal.Signals(signalled[0]).name}; "
                               "run the same job again to finish it")

@@ -21,6 +21,7 @@ from playwright.async_api import Page
 from bot.config import AccountConfig, Settings
 from bot.errors import (
     BotError,
+    BrowserGone,
     CredentialsRejected,
     FlowError,
     LockLost,
@@ -132,6 +133,7 @@ class _Tab:
         self.list_page: OrderListPage | None = None
         self.generation = 0
         self.orders_done = 0
+        self.browser_gen = 0  # which Chromium its pages belong to (see AccountRunner._recover)
 
     async def recycle(self, session: AccountSession) -> None:
         """Fresh tabs: a renderer's memory grows with every page it has shown."""
@@ -172,6 +174,9 @@ class AccountRunner:
         # clearly changed and the remaining orders fail without touching it.
         self._mismatches = 0
         self._broken: ProfileMismatch | None = None
+        # Chromium restarts: each one starts a new generation of tabs.
+        self._browser_gen = 0
+        self._recovering = asyncio.Lock()
 
     # --- the run ------------------------------------------------------------------------
 
@@ -233,6 +238,7 @@ class AccountRunner:
                                                      self.ledger))
         await session.open(block_submit=self.dry_run)
         self._session = session
+        self._host = host
         try:
             workers = [asyncio.create_task(self._worker(session, queue, i)) for i in range(tabs)]
             await asyncio.gather(*workers)
@@ -337,6 +343,8 @@ class AccountRunner:
         while True:
             state.attempts += 1
             try:
+                if tab.browser_gen != self._browser_gen:
+                    await self._fresh_tab(session, tab)
                 list_page = await self._ensure_tab(session, tab)
                 if work.kind == "cancel":
                     result = await self._attempt(tab, list_page, order, state)
@@ -381,6 +389,12 @@ class AccountRunner:
                                  self._mismatches, exc.key)
                 return await self._fail(tab, order, state, exc)
             except (TransientError, PlaywrightError) as exc:
+                if not self._browser_alive():
+                    # Chromium died: not the order's fault. Start a new one (bounded), then
+                    # this order starts over; an open submit is read back first.
+                    await self._recover(session, tab, exc)
+                    state.attempts -= 1
+                    continue
                 if isinstance(exc, RateLimited):
                     self.pacer.slow_down()
                 if state.attempts >= attempts_allowed + (2 if state.intent_unknown else 0):
@@ -398,6 +412,41 @@ class AccountRunner:
             except Exception as exc:  # a bug or an unforeseen page: keep evidence, go on
                 logger.exception("order {}: unexpected error", order.order_no)
                 return await self._fail(tab, order, state, exc)
+
+    def _browser_alive(self) -> bool:
+        browser = self._host.browser
+        return browser is not None and browser.is_connected()
+
+    async def _recover(self, session: AccountSession, tab: _Tab, exc: BaseException) -> None:
+        """Start a new Chromium after the old one died, once for all tabs, at most
+        run.browser_restarts times a run; past that the account stops (BrowserGone)."""
+        seen = tab.browser_gen
+        async with self._recovering:
+            if self._browser_gen != seen:
+                return  # another tab has started the new one already
+            limit = self.settings.run.browser_restarts
+            if self._host.restarts >= limit:
+                raise AccountStopped(BrowserGone(
+                    f"Chromium died {self._host.restarts + 1} times in this run "
+                    f"(last: {_short(exc)}); run.browser_restarts is {limit}"))
+            logger.warning("Chromium died ({}); starting it again ({} of {}) and going on",
+                           _short(exc), self._host.restarts + 1, limit)
+            try:
+                await self._host.restart()
+                await session.reopen(block_submit=self.dry_run)
+            except BotError as restart_exc:
+                raise AccountStopped(BrowserGone(
+                    f"Chromium died and could not be started again: {restart_exc}")) \
+                    from restart_exc
+            self._trace_started = False  # the dead context's trace is gone; a new one starts
+            self._browser_gen += 1
+
+    async def _fresh_tab(self, session: AccountSession, tab: _Tab) -> None:
+        """Tabs of the new Chromium for a worker whose tabs died with the old one."""
+        tab.page = tab.last = await session.new_page()
+        tab.detail = None
+        tab.list_page = None
+        tab.browser_gen = self._browser_gen
 
     async def _sync_one(self, tab: _Tab, list_page: OrderListPage, order: JobOrder,
                         state: _OrderState,

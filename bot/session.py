@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -15,10 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from loguru import logger
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, Route, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from bot.browser import find_chromium, launch_args
 from bot.config import AccountConfig, Settings
-from bot.errors import ConfigError
+from bot.errors import BrowserUnavailable, ConfigError
 from bot.log import redactor
 from flows.base_page import Pacer, StepRetry
 from flows.home_page import HomePage
@@ -191,9 +193,9 @@ class BrowserHost:
         self._pw: Playwright | None = None
         self.browser: Browser | None = None
         self.tmp = settings.paths.state_dir / TMP_FOLDER  # this run's own, once started
+        self.restarts = 0
 
     async def __aenter__(self) -> BrowserHost:
-        cfg = self.settings.browser
         self.tmp = private_tmp(self.settings.paths.state_dir)
         # The driver takes its temporary folder (trace recordings, Chromium's profile with
         # its cookies) from TMPDIR when it starts: point it at ours, for it alone.
@@ -206,19 +208,64 @@ class BrowserHost:
                 os.environ.pop("TMPDIR", None)
             else:
                 os.environ["TMPDIR"] = saved
-        executable = find_chromium(cfg.executable_path)
-        logger.debug("launching Chromium {} (headless={})", executable or "(Playwright's own)",
-                     self.headless)
-        self.browser = await self._pw.chromium.launch(
-            executable_path=executable, headless=self.headless,
-            args=launch_args(self._flags()),
-            slow_mo=cfg.slow_mo_ms or None,
-            traces_dir=self.tmp / "traces",
-            # Chromium itself keeps the usual TMPDIR: it puts a Unix socket there, whose path
-            # must stay short. Its profile (cookies) is made by the driver, in ours.
-            env=dict(os.environ),
-        )
+        try:
+            await self.launch()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         return self
+
+    async def launch(self) -> None:
+        """Start Chromium, within the launch timeout; a start that fails is tried once more.
+
+        A missing or broken browser is a BrowserUnavailable (exit 2) that says how to fix
+        it; never a hang, never a traceback.
+        """
+        cfg = self.settings.browser
+        executable = find_chromium(cfg.executable_path)
+        if cfg.executable_path and not Path(cfg.executable_path).exists():
+            raise BrowserUnavailable(f"browser.executable_path {cfg.executable_path} does not "
+                                     "exist; point it at a Chromium, or remove it to use "
+                                     "Playwright's own or /usr/bin/chromium")
+        assert self._pw is not None
+        timeout = self.settings.run.launch_timeout_s
+        problem = ""
+        for attempt in (1, 2):
+            logger.debug("launching Chromium {} (headless={})",
+                         executable or "(Playwright's own)", self.headless)
+            try:
+                self.browser = await asyncio.wait_for(self._pw.chromium.launch(
+                    executable_path=executable, headless=self.headless,
+                    args=launch_args(self._flags()),
+                    slow_mo=cfg.slow_mo_ms or None,
+                    timeout=timeout * 1000,
+                    traces_dir=self.tmp / "traces",
+                    # Chromium itself keeps the usual TMPDIR: it puts a Unix socket there,
+                    # whose path must stay short. Its profile (cookies) is made by the
+                    # driver, in ours.
+                    env=dict(os.environ),
+                ), timeout + 5)
+                return
+            except (PlaywrightError, TimeoutError) as exc:
+                problem = _first_line(exc) or f"no answer within {timeout:g} s"
+                if "Executable doesn't exist" in problem or (
+                        executable is None and "playwright install" in str(exc)):
+                    break
+                if attempt == 1:
+                    logger.warning("Chromium did not start ({}); trying once more", problem)
+        raise BrowserUnavailable(
+            f"Chromium could not start: {problem}. Check browser.executable_path (now "
+            f"{executable or 'Playwright own'}); on Debian: apt-get install chromium; or "
+            "`playwright install chromium` where downloads are allowed")
+
+    async def restart(self) -> None:
+        """Start a new Chromium after the old one died (its pages are gone)."""
+        if self.browser is not None:
+            with contextlib.suppress(Exception):
+                await self.browser.close()
+        self.browser = None
+        self.restarts += 1
+        await self.launch()
 
     def _flags(self) -> tuple[str, ...]:
         cfg = self.settings.browser
@@ -311,6 +358,18 @@ class AccountSession:
             await self.context.route("**/*", gate)
         if block_submit:
             await self.context.route(submit_glob, block_post)
+
+    async def reopen(self, block_submit: bool = False) -> None:
+        """A new context in the (restarted) browser, from the saved session; the old
+        context died with its browser."""
+        if self.context is not None:
+            with contextlib.suppress(Exception):
+                await self.context.close()
+        self.context = None
+        self._signed_in = False
+        self._tracing = False
+        self._trace_dir = None
+        await self.open(block_submit)
 
     def _remember_cookies(self, state: Any) -> None:
         for cookie in state.get("cookies") or []:
@@ -433,3 +492,7 @@ class AccountSession:
                 await self.context.close()
             except Exception as exc:
                 logger.debug("closing context: {}", exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

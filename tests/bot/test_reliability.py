@@ -127,6 +127,73 @@ def test_no_password_or_cookie_on_disk_after_a_kill_under_tracing(workspace: Wor
     assert list((workspace.root / "state" / "tmp").iterdir()) == []
 
 
+def _chromium_main(pid: int) -> int | None:
+    """The browser process (not its renderers) among the descendants of `pid`."""
+    for child in sorted(descendants(pid)):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"--remote-debugging-pipe" in cmdline and b"--type=" not in cmdline:
+            return child
+    return None
+
+
+def test_chromium_killed_mid_run_is_started_again_and_the_run_goes_on(
+        workspace: Workspace) -> None:
+    portal = workspace.portal
+    portal.set_faults(latency_ms=120)
+    orders = by_status(portal, "待发货", 12)
+    proc = _start(workspace, "run", str(workspace.write_job([{"order_no": n} for n in orders])))
+    deadline = time.monotonic() + 60
+    while len(portal.cancel_requests()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    browser = _chromium_main(proc.pid)
+    assert browser is not None
+    os.kill(browser, signal.SIGKILL)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "Chromium died" in err and "starting it again (1 of 2)" in err
+    report = workspace.last_report()
+    assert {o["outcome"] for o in report["orders"]} == {"submitted"}
+    assert Counter(r["order_no"] for r in portal.cancel_requests()) == Counter(
+        {n: 1 for n in orders})
+
+
+def test_a_chromium_that_never_starts_fails_cleanly_and_soon(workspace: Workspace) -> None:
+    stuck = workspace.root / "stuck-chromium"
+    stuck.write_text("#!/bin/sh\nexec sleep 600\n", encoding="utf-8")
+    stuck.chmod(0o700)
+    workspace.write_config(browser={"headless": True, "executable_path": str(stuck)},
+                           run={"launch_timeout_s": 2})
+    job = workspace.write_job([{"order_no": by_status(workspace.portal, "已发货")[0]}])
+    started = time.monotonic()
+    proc = workspace.dhbot("run", str(job), check_code=2, timeout=60)
+    assert time.monotonic() - started < 30
+    assert "Chromium did not start" in proc.stderr and "trying once more" in proc.stderr
+    assert "Chromium could not start" in proc.stderr and "Traceback" not in proc.stderr
+    workspace.write_config(browser={"headless": True, "executable_path": "/nonexistent/chrome"})
+    proc = workspace.dhbot("run", str(job), check_code=2, timeout=60)
+    assert "/nonexistent/chrome does not exist" in proc.stderr
+    assert workspace.portal.stats()["requests"] == 0
+
+
+def test_a_deadline_stops_the_run_like_sigterm(workspace: Workspace) -> None:
+    portal = workspace.portal
+    portal.set_faults(latency_ms=300)
+    workspace.write_config(concurrency={"pages_per_account": 1})
+    orders = by_status(portal, "已发货", 25)
+    job = workspace.write_job([{"order_no": n} for n in orders])
+    started = time.monotonic()
+    proc = workspace.dhbot("run", str(job), "--deadline", "0.1", check_code=1, timeout=120)
+    assert time.monotonic() - started < 60
+    report = workspace.last_report()
+    assert "time limit (0.1 min) was reached" in report["stopped"], proc.stderr
+    outcomes = Counter(o["outcome"] for o in report["orders"])
+    assert outcomes["skipped"] > 0 and outcomes["not_cancellable"] > 0
+    assert sum(outcomes.values()) == len(orders)  # every order has an outcome
+
+
 def test_captcha_stops_the_account_with_exit_3(workspace: Workspace) -> None:
     portal = workspace.portal
     portal.set_faults(captcha=True)
