@@ -86,7 +86,7 @@ def cli() -> None:
 @click.option("--pages", type=int, help="Tabs in parallel for the account.")
 @click.option("--base-url", help="Portal base URL (overrides the configuration).")
 @click.option("--allow-large", is_flag=True, help="Allow more orders than max_orders_per_run.")
-@click.option("--deadline", type=click.FloatRange(min=0.1), metavar="MINUTES",
+@click.option("--deadline", type=click.FloatRange(min=0.01), metavar="MINUTES",
               help="Stop after MINUTES as SIGTERM would: the orders in flight finish, the "
                    "rest are skipped, the report is written (run.max_minutes).")
 @click.option("-y", "--yes", is_flag=True,

@@ -228,6 +228,11 @@ class ScheduleConfig(_Frozen):
     account: str | None = None
     submit: bool = Field(False, description="inbox jobs go to workers (`dhbot submit`) "
                                             "instead of running here")
+    # A run may take this long (`dhbot run --deadline`); one still going `grace_s` after
+    # that (its orders in flight get 15 s, then the report is written) is killed and its job
+    # filed as failed. 0 = no limit.
+    max_minutes: float = Field(0, ge=0)
+    grace_s: float = Field(45, ge=1)
 
     @field_validator("cron")
     @classmethod

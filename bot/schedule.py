@@ -41,6 +41,10 @@ PARTIAL_SUFFIXES = (".part", ".tmp")
 # `dhbot run` exit codes that mean "nothing was decided, try again later": the job stays put.
 EXIT_ACCOUNT_BUSY = 4
 EXIT_INTERRUPTED = 130
+# A child killed past its deadline (a shell reports -9 as 137).
+EXIT_KILLED = 137
+# After SIGTERM (and then SIGKILL), how long to wait for a killed child to end.
+KILL_WAIT_S = 15.0
 # `dhbot run` asks for confirmation on a terminal; nobody is there to answer.
 RUN_CONFIRM_FLAGS: tuple[str, ...] = ("--yes",)
 
@@ -143,6 +147,7 @@ class Scheduler:
         self._children_lock = threading.RLock()  # re-entrant: a second signal may interrupt
         self._children: set[subprocess.Popen[bytes]] = set()
         self.failures = 0
+        self.killed: str | None = None  # why the last child was killed, if it was
         self.left: list[str] = []  # job files left in an inbox (account busy), with why
         self.signals: list[int] = []
 
@@ -191,8 +196,13 @@ class Scheduler:
             cmd += ["--config", str(self.config_file)]
         return cmd
 
-    def _spawn(self, cmd: list[str], output: IO[bytes] | None) -> int | None:
-        """Run `cmd` to its end and return its exit code; None when stopping before it began."""
+    def _spawn(self, cmd: list[str], output: IO[bytes] | None,
+               limit_s: float = 0.0) -> int | None:
+        """Run `cmd` to its end and return its exit code; None when stopping before it began.
+
+        With `limit_s`, a child still running that long after it started is stopped (SIGTERM
+        to its session, then SIGKILL) and EXIT_KILLED returned; the reason is in `killed`.
+        """
         with self._children_lock:
             # Checked under the lock, so a signal either finds the child or prevents it.
             if self.stopping:
@@ -203,8 +213,15 @@ class Scheduler:
                                      stderr=subprocess.STDOUT if output else None,
                                      start_new_session=True)
             self._children.add(child)
+        self.killed = None
         try:
-            code = child.wait()
+            try:
+                code = child.wait(timeout=limit_s or None)
+            except subprocess.TimeoutExpired:
+                self.killed = (f"still running {limit_s / 60:g} min after it started (past its "
+                               "deadline): killed")
+                logger.error("pid {}: {}", child.pid, self.killed)
+                code = self._kill(child)
         finally:
             with self._children_lock:
                 self._children.discard(child)
@@ -212,6 +229,19 @@ class Scheduler:
             logger.info("{}: passed it on to pid {}, which exited {}", self._stop_reason(),
                         child.pid, code)
         return code
+
+    @staticmethod
+    def _kill(child: subprocess.Popen[bytes]) -> int:
+        """Stop a child past its deadline: SIGTERM to its session, SIGKILL if it lingers."""
+        for sig, wait_s in ((signal.SIGTERM, KILL_WAIT_S), (signal.SIGKILL, KILL_WAIT_S)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, sig)
+            try:
+                child.wait(timeout=wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return EXIT_KILLED
 
     def run_task(self, schedule: ScheduleConfig) -> bool:
         """Run one slot of `schedule`; True when everything it ran succeeded. Never raises."""
@@ -293,9 +323,16 @@ class Scheduler:
             cmd += ["--report", str(report), *RUN_CONFIRM_FLAGS]
             if schedule.account:
                 cmd += ["--account", schedule.account]
+            limit_s = 0.0
+            if schedule.max_minutes:
+                if not schedule.submit:
+                    cmd += ["--deadline", f"{schedule.max_minutes:g}"]
+                limit_s = schedule.max_minutes * 60 + schedule.grace_s
             logger.info("[{}] start {}", name, job_file.name)
             with output.open("wb") as out:
-                code = self._spawn(cmd, out)
+                code = self._spawn(cmd, out, limit_s)
+                if self.killed:
+                    out.write(f"\ndhbot schedule: {self.killed}\n".encode())
             if code is None:
                 return None
             if self.stopping and (code == EXIT_INTERRUPTED or code < 0):

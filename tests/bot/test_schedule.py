@@ -242,3 +242,28 @@ def test_everything_dhbot_writes_is_private(workspace: Workspace) -> None:
     loose = {str(p.relative_to(workspace.root)): oct(p.stat().st_mode & 0o777)
              for p in written if p.stat().st_mode & 0o077}
     assert loose == {}
+
+
+def test_a_run_past_its_deadline_is_killed_and_its_job_filed_as_failed(
+        workspace: Workspace) -> None:
+    stuck = workspace.root / "stuck-chromium"
+    stuck.write_text("#!/bin/sh\nexec sleep 600\n", encoding="utf-8")
+    stuck.chmod(0o700)
+    workspace.write_config(browser={"headless": True, "executable_path": str(stuck)},
+                           run={"launch_timeout_s": 120},
+                           schedules=[{"name": "inbox", "cron": EVERY_2_S,
+                                       "inbox": "jobs/inbox", "max_minutes": 0.05,
+                                       "grace_s": 2}])
+    inbox = workspace.root / "jobs" / "inbox"
+    inbox.mkdir(parents=True)
+    _drop(workspace, inbox, "a.yaml", [{"order_no": by_status(workspace.portal, "已发货")[0]}])
+    old = time.time() - 10
+    os.utime(inbox / "a.yaml", (old, old))
+    started = time.monotonic()
+    proc = workspace.dhbot("schedule", "--config", str(workspace.config), "--once",
+                           check_code=1, timeout=90)
+    assert time.monotonic() - started < 60
+    failed = inbox.parent / "failed"
+    assert (failed / "a.yaml").exists()
+    assert "past its deadline): killed" in (failed / "a.log").read_text(encoding="utf-8")
+    assert "past its deadline): killed" in proc.stderr
