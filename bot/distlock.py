@@ -31,9 +31,10 @@ class RedisAccountLock:
     """An exclusive, expiring, renewed lock on one account, with a fencing token."""
 
     def __init__(self, client: Any, account: str, *, ttl_s: float, wait_s: float = 0.0,
-                 namespace: str = "dhbot") -> None:
+                 namespace: str = "dhbot", name: str | None = None) -> None:
+        # `account` keys the lock (the portal identity); `name` is what messages call it.
         self.client = client
-        self.account = account
+        self.account = name or account
         self.ttl_s = ttl_s
         self.wait_s = wait_s
         self._key = f"{KEY_PREFIX}:{namespace}:{account}"

@@ -336,7 +336,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             return str(part["state"])
         account = settings.portal.account(part["account"])
         lock = RedisAccountLock(_redis(), account.key(settings.portal.base_url),
-                                ttl_s=dist.lock_ttl_s,
+                                name=account.name, ttl_s=dist.lock_ttl_s,
                                 namespace=dist.queue)
         try:
             lock.acquire()

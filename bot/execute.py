@@ -173,7 +173,7 @@ def account_lock(settings: Settings, account: str, wait_s: float = 0.0) -> Any:
 
     dist = settings.distributed
     redactor.add_url(dist.broker_url)
-    return RedisAccountLock(redis.Redis.from_url(dist.broker_url), key,
+    return RedisAccountLock(redis.Redis.from_url(dist.broker_url), key, name=account,
                             ttl_s=dist.lock_ttl_s, wait_s=wait_s, namespace=dist.queue)
 
 

@@ -205,3 +205,15 @@ def alive(pids: set[int]) -> set[int]:
         if state != "Z":
             out.add(pid)
     return out
+
+
+def chromium_main(pid: int) -> int | None:
+    """The browser process (not its renderers) among the descendants of `pid`."""
+    for child in sorted(descendants(pid)):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"--remote-debugging-pipe" in cmdline and b"--type=" not in cmdline:
+            return child
+    return None

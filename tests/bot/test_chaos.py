@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from tests.bot.conftest import Layout, Workspace, descendants, wait_gone
+from tests.bot.conftest import Layout, Workspace, chromium_main, descendants, wait_gone
 
 FINAL = {"submitted", "cancelled", "already_requested", "already_cancelled",
          "not_cancellable", "not_found"}
@@ -50,15 +50,34 @@ def _chaos(workspace: Workspace, layout: Layout, orders: int, kills: int, seed: 
         proc.wait(timeout=10)
         assert not wait_gone(family), f"kill {kill + 1}: Chromium outlived the killed bot"
 
-    # Rerun until the job is complete; the faults stay on.
-    for _ in range(4):
+    # Chromium killed as it starts: dhbot never hangs (it starts it again, or stops cleanly).
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", str(job)],
+                            cwd=workspace.root, env=workspace.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while (browser := chromium_main(proc.pid)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert browser is not None
+    os.kill(browser, signal.SIGKILL)
+    assert proc.wait(timeout=240) in (0, 1, 2)
+
+    # Rerun until the job is complete; the faults stay on, and the first rerun loses its
+    # Chromium once in the middle.
+    for attempt in range(4):
         proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", str(job)],
                                 cwd=workspace.root, env=workspace.env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         family: set[int] = set()
+        before = len(portal.cancel_requests())
+        browser_killed = attempt > 0
         while proc.poll() is None:
             family |= descendants(proc.pid)
-            time.sleep(0.5)
+            if not browser_killed and len(portal.cancel_requests()) > before:
+                browser = chromium_main(proc.pid)
+                if browser is not None:
+                    os.kill(browser, signal.SIGKILL)
+                    browser_killed = True
+            time.sleep(0.2)
         assert proc.returncode in (0, 1), proc.stderr
         assert not wait_gone(family), "Chromium left after a run"
         if proc.returncode == 0:

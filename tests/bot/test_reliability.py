@@ -13,7 +13,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.bot.conftest import Layout, Workspace, by_status, descendants, wait_gone
+from tests.bot.conftest import (
+    Layout,
+    Workspace,
+    by_status,
+    chromium_main,
+    descendants,
+    wait_gone,
+)
 
 
 def _start(workspace: Workspace, *args: str) -> subprocess.Popen[str]:
@@ -127,18 +134,6 @@ def test_no_password_or_cookie_on_disk_after_a_kill_under_tracing(workspace: Wor
     assert list((workspace.root / "state" / "tmp").iterdir()) == []
 
 
-def _chromium_main(pid: int) -> int | None:
-    """The browser process (not its renderers) among the descendants of `pid`."""
-    for child in sorted(descendants(pid)):
-        try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"--remote-debugging-pipe" in cmdline and b"--type=" not in cmdline:
-            return child
-    return None
-
-
 def test_chromium_killed_mid_run_is_started_again_and_the_run_goes_on(
         workspace: Workspace) -> None:
     portal = workspace.portal
@@ -148,7 +143,7 @@ def test_chromium_killed_mid_run_is_started_again_and_the_run_goes_on(
     deadline = time.monotonic() + 60
     while len(portal.cancel_requests()) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
-    browser = _chromium_main(proc.pid)
+    browser = chromium_main(proc.pid)
     assert browser is not None
     os.kill(browser, signal.SIGKILL)
     _, err = proc.communicate(timeout=180)
