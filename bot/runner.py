@@ -593,7 +593,9 @@ class AccountRunner:
                                   order.note, before.status,
                                   fence=self.guard() if self.guard else None)
         state.intent_unknown = True
-        await dialog.submit_and_confirm()
+        # A worker frozen after its intent (SIGSTOP, a long GC pause) must not click once
+        # another holds the account: the lock is checked again right before the click.
+        await dialog.submit_and_confirm(before_send=self.guard or (lambda: None))
         after = await detail.read()
         state.notice = " ".join(t for t in (after.notice, after.alert) if t) or None
         if self.settings.browser.evidence == "always":

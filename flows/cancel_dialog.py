@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from playwright.async_api import Dialog, Locator
 from playwright.async_api import Error as PlaywrightError
@@ -84,17 +85,25 @@ class CancelDialog(PortalPage):
                                   f"{reason_label}", step="choose reason", page=self.page_name,
                                   key="dialog.reason_label", looked_for=reason_label)
 
-    async def submit_and_confirm(self) -> None:
+    async def submit_and_confirm(self, before_send: Callable[[], object] = lambda: None
+                                 ) -> None:
         """Press 提交, then confirm (确定, or the browser's confirm()); the portal answers
-        with a new page."""
+        with a new page. `before_send` runs right before the action that sends the form
+        (a distributed worker checks there that it still holds the account)."""
         confirm = self.profile.dialog.confirm
         submit = await self.require("dialog.submit_button", "submit", self.container())
         if confirm is None:
+            before_send()
             await self._navigate("submit", self.press(submit), safe=False)
             return
         if confirm.native:
             native = await self._native_confirm(submit)
             try:
+                try:
+                    before_send()
+                except BaseException:
+                    await native.dismiss()
+                    raise
                 await self._navigate("confirm", native.accept, safe=False)
             finally:
                 await self.settle()
@@ -102,6 +111,7 @@ class CancelDialog(PortalPage):
         await self.press(submit)()
         box = await self._require_confirm()
         button = await self.require("dialog.confirm.button", "confirm", box)
+        before_send()
         await self._navigate("confirm", self.press(button), safe=False)
 
     async def press_submit_only(self) -> Dialog | Locator:

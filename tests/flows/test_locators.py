@@ -13,7 +13,7 @@ import yaml
 from playwright.async_api import Browser, Page, async_playwright
 
 from bot.browser import find_chromium, launch_args
-from bot.errors import ProfileMismatch
+from bot.errors import LockLost, ProfileMismatch
 from flows.base_page import PortalPage
 from flows.cancel_dialog import CancelDialog
 from flows.order_list_page import OrderListPage
@@ -228,8 +228,7 @@ def test_a_list_drawn_late_is_read_only_once_ready(chromium: Chromium) -> None:
         "<table id='t'><tbody></tbody></table>", never)
 
 
-def test_custom_dropdown_and_native_confirm(chromium: Chromium) -> None:
-    html = """<div class="mask"><div class="pop">
+CONFIRM_PAGE = """<div class="mask"><div class="pop">
       <div>取消原因：<div id="box"><span class="text">请选择</span>
         <ul class="list" style="display:none"><li>缺货</li><li>价格设置错误</li></ul></div></div>
       <div>详细说明：<textarea></textarea></div>
@@ -242,6 +241,10 @@ def test_custom_dropdown_and_native_confirm(chromium: Chromium) -> None:
       document.getElementById('go').onclick = () => {
         window.answer = confirm('确定要取消吗？') ? 'yes' : 'no'; };
     </script>"""
+
+
+def test_custom_dropdown_and_native_confirm(chromium: Chromium) -> None:
+    html = CONFIRM_PAGE
     prof = profile(dialog={"container": {"css": ".mask .pop"},
                            "reason_label": {"css": "#box .text"},
                            "reason_options": {"css": "#box .list"},
@@ -291,3 +294,24 @@ def test_an_order_link_that_opens_a_new_tab_by_script(chromium: Chromium) -> Non
     url, same_tab, pages = chromium.run(html, test)
     assert url == "about:blank#order-1455953150"
     assert not same_tab and pages == 2
+
+
+def test_nothing_is_sent_when_the_account_is_lost_right_before_the_click(
+        chromium: Chromium) -> None:
+    prof = profile(dialog={"container": {"css": ".mask .pop"},
+                           "reason_label": {"css": "#box .text"},
+                           "reason_options": {"css": "#box .list"},
+                           "note_label": {"near": "详细说明："},
+                           "confirm": {"native": True}})
+
+    def taken_over() -> None:
+        raise LockLost("account 'main': the lock expired or was taken over; not submitting")
+
+    async def test(page: Page) -> str:
+        dialog = portal_page(page, prof, CancelDialog)
+        await dialog.fill("缺货", "仓库断货")
+        with pytest.raises(LockLost):
+            await dialog.submit_and_confirm(before_send=taken_over)
+        return str(await page.evaluate("window.answer"))
+
+    assert chromium.run(CONFIRM_PAGE, test) == "no"  # the confirm() was dismissed
