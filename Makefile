@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup browser services demo test test-distributed lint bench bench-distributed soak clean
+.PHONY: setup browser services demo test test-fast test-distributed lint bench bench-distributed soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(STAMP)
 
 test: setup services lint
 	$(PY) -m pytest
+
+# The fast loop (about a minute): lint, types, and the tests that start no dhbot process:
+# profiles and the locator grammar, jobs, configuration, the history rule, the mock portal.
+test-fast: setup lint
+	$(PY) -m pytest -q tests/flows tests/bot/test_job.py tests/bot/test_config.py \
+		tests/bot/test_history.py tests/mock_portal
 
 test-distributed: setup services
 	$(PY) -m pytest -m distributed tests
