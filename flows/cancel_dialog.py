@@ -149,7 +149,7 @@ class CancelDialog(PortalPage):
             if problem:
                 raise FlowError(f"the cancel dialog said {problem}", step="submit",
                                 page=self.page_name) from exc
-            raise ProfileMismatch("提交 opened no confirm() of the browser",
+            raise ProfileMismatch("dialog.submit_button opened no confirm() of the browser",
                                   step="confirm", page=self.page_name,
                                   key="dialog.confirm.native", looked_for="confirm()") from exc
         return native

@@ -52,7 +52,8 @@ class OrderDetailPage(PortalPage):
     async def open_contact(self) -> MessagePage:
         """Click 联系买家 and land on the message form."""
         if not self.profile.can_message:
-            raise FlowError(f"the portal profile ({self.profile.name}) has no 联系买家",
+            raise FlowError(f"the portal profile ({self.profile.name}) has no contact button "
+                            "(detail.contact_button is null)",
                             step="contact buyer", page=self.page_name)
         link = await self.require("detail.contact_button", "contact buyer")
         await self._navigate("contact buyer", self.press(link))
