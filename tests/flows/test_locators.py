@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.browser
 
 MOCK = yaml.safe_load((PROFILES_DIR / "mock.yaml").read_text(encoding="utf-8"))
 BASE = "http://portal.invalid/"
+T = TypeVar("T")
 
 
 def profile(**sections: dict[str, Any]) -> Profile:
@@ -34,11 +36,18 @@ def profile(**sections: dict[str, Any]) -> Profile:
 
 
 class Chromium:
-    """One browser for the module, driven from one event loop."""
+    """One browser for the module, driven from an event loop in a thread of its own (the
+    sync pytest-playwright fixtures of other modules keep a loop running in this one)."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
         self.browser: Browser | None = None
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the browser's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
 
     def run(self, html: str, test: Callable[[Page], Awaitable[Any]]) -> Any:
         async def go() -> Any:
@@ -50,7 +59,7 @@ class Chromium:
             finally:
                 await page.close()
 
-        return self.loop.run_until_complete(go())
+        return self.call(go())
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +72,13 @@ def chromium() -> Iterator[Chromium]:
                                                args=launch_args())
         return pw
 
-    pw = box.loop.run_until_complete(start())
+    pw = box.call(start())
     yield box
     assert box.browser is not None
-    box.loop.run_until_complete(box.browser.close())
-    box.loop.run_until_complete(pw.stop())
+    box.call(box.browser.close())
+    box.call(pw.stop())
+    box.loop.call_soon_threadsafe(box.loop.stop)
+    box.thread.join(timeout=10)
     box.loop.close()
 
 
