@@ -91,12 +91,17 @@ def test_evidence_shows_the_tab_where_the_step_failed(workspace: Workspace) -> N
     assert "系统繁忙" in page and "order-list" not in page
 
 
-def test_no_password_or_cookie_on_disk_after_a_kill_under_tracing(workspace: Workspace) -> None:
-    portal = workspace.portal
-    portal.set_faults(session_lifetime_s=2, latency_ms=150)
+def _trace_through_relogins(workspace: Workspace, session_lifetime_s: int) -> None:
+    """One tab, a slow portal and short sessions: the bot logs in again while tracing."""
+    workspace.portal.set_faults(session_lifetime_s=session_lifetime_s, latency_ms=150)
     workspace.write_config(browser={"headless": True, "timeout_s": 5,
                                     "navigation_timeout_s": 15, "trace": "always"},
                            concurrency={"pages_per_account": 1})
+
+
+def test_no_password_or_cookie_on_disk_after_a_kill_under_tracing(workspace: Workspace) -> None:
+    portal = workspace.portal
+    _trace_through_relogins(workspace, session_lifetime_s=2)
     job = workspace.write_job([{"order_no": n} for n in by_status(portal, "已发货", 30)])
     system_tmp = Path(tempfile.gettempdir())
     before = {p.name for p in system_tmp.glob("playwright*")}
@@ -308,12 +313,8 @@ def test_sigterm_writes_the_report_and_leaves_no_browser(workspace: Workspace) -
 
 def test_secrets_never_reach_files_or_output(workspace: Workspace) -> None:
     portal = workspace.portal
-    # One tab and a slow portal: the run outlives a few 3-second sessions, so the bot
-    # logs in again while the trace records.
-    portal.set_faults(session_lifetime_s=3, latency_ms=150)
-    workspace.write_config(browser={"headless": True, "timeout_s": 5,
-                                    "navigation_timeout_s": 15, "trace": "always"},
-                           concurrency={"pages_per_account": 1})
+    # The run outlives a few 3-second sessions, so the bot logs in again while tracing.
+    _trace_through_relogins(workspace, session_lifetime_s=3)
     orders = [*by_status(portal, "待发货", 6), "9999999999"]
     job = workspace.write_job([{"order_no": n} for n in orders])
     proc = workspace.dhbot("run", "-v", str(job))
