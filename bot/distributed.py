@@ -34,7 +34,7 @@ from rich.console import Console
 from bot.config import LoadedSettings, Settings
 from bot.errors import AccountBusy, BotError, ConfigError, Interrupted, LockLost, UsageError
 from bot.job import Job, JobOrder
-from bot.ledger import Outcome, now_iso
+from bot.ledger import Ledger, Outcome, State, now_iso
 from bot.log import mask_url, redactor
 from bot.progress import RunProgress
 from bot.report import BAD_OUTCOMES, RunReport, order_from_json, order_to_json
@@ -305,18 +305,41 @@ def _give_up(run_id: str, part_no: int, why: str) -> None:
         if part is None or part["state"] in FINISHED:
             return
         orders = [JobOrder(**o) for o in json.loads(part["orders"])]
-        results = [order_to_json(r) for r in _skipped(part["account"], orders, why)]
-        ledger.finish_part(run_id, part_no, state="failed", summary={"skipped": len(results)},
+        done = _skipped(ledger, run_id, part["account"], orders, why)
+        results = [order_to_json(r) for r in done]
+        ledger.finish_part(run_id, part_no, state="failed",
+                           summary=dict(Counter(r.outcome.value for r in done)),
                            results=results, exit_code=1, error=why)
     finally:
         ledger.close()
 
 
-def _skipped(account: str, orders: list[JobOrder], why: str) -> list[OrderResult]:
-    """The results of orders a part could not reach, with the reason."""
-    return [OrderResult(order_no=o.order_no, account=account, outcome=Outcome.SKIPPED,
-                        reason=o.reason, note=o.note, error=f"not reached: {why}")
-            for o in orders]
+def _skipped(ledger: Ledger, run_id: str, account: str, orders: list[JobOrder],
+             why: str) -> list[OrderResult]:
+    """The results of orders a part could not finish. The ledger has the last word: an
+    order it records as done keeps that outcome (a part that broke off after finishing
+    some orders never reports them as skipped), an open submit is `needs_review`, the rest
+    are `skipped` with the reason."""
+    results = []
+    for o in orders:
+        row = ledger.get(account, o.order_no)
+        if row is not None and row.state == State.DONE and row.outcome is not None:
+            results.append(OrderResult(
+                order_no=o.order_no, account=account, outcome=row.outcome,
+                reason=row.reason or o.reason, note=row.note or o.note,
+                status_before=row.status_before, status_after=row.status_after,
+                error=row.error, previous_run=None if row.run_id == run_id else row.run_id))
+        elif row is not None and row.intent_unknown:
+            results.append(OrderResult(
+                order_no=o.order_no, account=account, outcome=Outcome.NEEDS_REVIEW,
+                reason=o.reason, note=o.note, status_before=row.status_before,
+                error=f"a submit was under way when the part stopped ({why}); the next run "
+                      "reads the order back first"))
+        else:
+            results.append(OrderResult(order_no=o.order_no, account=account,
+                                       outcome=Outcome.SKIPPED, reason=o.reason, note=o.note,
+                                       error=f"not reached: {why}"))
+    return results
 
 
 def _run_part(task: Any, run_id: str, part_no: int) -> str:
@@ -380,7 +403,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             assert stopped is not None
             report = RunReport(run_id=run_id, job="", account=account.name,
                                started_at=now_iso(), exit_code=stopped.exit_code)
-            report.orders = _skipped(account.name, orders, str(stopped))
+            report.orders = _skipped(ledger, run_id, account.name, orders, str(stopped))
         results = [order_to_json(r) for r in report.orders]
         for data in results:  # relative to the run's folder, where the merged report goes
             data["artifacts"] = [f"{ctx.run_dir.name}/{a}" for a in data["artifacts"]]
