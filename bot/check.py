@@ -37,6 +37,7 @@ from bot.session import AccountSession, BrowserHost
 from bot.suggest import Candidate, candidates, prefer_href, suggested_profile
 from flows.base_page import PortalPage, StepRetry
 from flows.cancel_dialog import CancelDialog
+from flows.home_page import HomePage
 from flows.locators import Root, Target, squeeze, text_pattern
 from flows.order_detail_page import OrderDetailPage
 from flows.order_list_page import OrderListPage
@@ -390,7 +391,9 @@ class ProfileChecker:
         rep.add(await tab.probe("login.signed_in_marker"))
         tab.page_name = "home"
         rep.add(await tab.probe("home.heading"))
-        for index, step in enumerate(self.profile.nav.to_orders):
+        home = HomePage(page, self.profile, self.base_url, self.pacer, self.timeout_ms,
+                        self.retry)
+        for index in range(len(self.profile.nav.to_orders)):
             key = f"nav.to_orders.{index}"
             result = rep.add(await tab.probe(key))
             if result.status != "found":
@@ -403,15 +406,7 @@ class ProfileChecker:
                     result.suggestions = prefer_href(result.suggestions, orders.list_url,
                                                      "leads to the order list")
                 return orders
-            element = await tab.require(key, step.action)
-            if step.action == "hover":
-                await element.hover()
-            elif await element.evaluate("el => !!el.closest('a[href]') && "
-                                        "!/^\\s*(javascript:|#|$)/i.test("
-                                        "el.closest('a[href]').getAttribute('href'))"):
-                await tab.follow(f"{step.action} {step.target.describe()}", tab.press(element))
-            else:
-                await tab.press(element)()
+            await home.take_step(index)
         orders = OrderListPage(page, self.profile, self.base_url, self.pacer, self.timeout_ms,
                                self.retry)
         orders.list_url, orders.ready = page.url, True

@@ -22,18 +22,21 @@ class HomePage(PortalPage):
 
     async def open_order_list(self) -> OrderListPage:
         """Follow the profile's navigation steps (click or hover) to the order list."""
-        steps = self.profile.nav.to_orders
-        for index, step in enumerate(steps):
-            key = f"nav.to_orders.{index}"
-            name = f"{step.action} {step.target.describe()}"
-            element = await self.require(key, name)
-            if step.action == "hover":
-                await element.hover()
-            elif await element.evaluate(_LOADS_PAGE):
-                await self._navigate(name, self.press(element))
-            else:
-                await self.press(element)()
+        for index in range(len(self.profile.nav.to_orders)):
+            await self.take_step(index)
         orders: OrderListPage = self._sibling(OrderListPage)
         orders.list_url = self.page.url
         orders.ready = True
         return orders
+
+    async def take_step(self, index: int) -> None:
+        """One navigation step: hover, an in-page click (a menu opening), or a page load."""
+        step = self.profile.nav.to_orders[index]
+        name = f"{step.action} {step.target.describe()}"
+        element = await self.require(f"nav.to_orders.{index}", name)
+        if step.action == "hover":
+            await element.hover()
+        elif await element.evaluate(_LOADS_PAGE):
+            await self._navigate(name, self.press(element))
+        else:
+            await self.press(element)()

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from bot.errors import ProfileError
 from bot.inputs import decode_text, load_yaml, read_regular
-from flows.locators import Kind, Loc, LocField, describe, squeeze
+from flows.locators import Kind, Loc, LocField, squeeze
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
 
@@ -374,7 +374,3 @@ def explain(exc: ValidationError) -> str:
         problems.setdefault(where, msg)
     return "; ".join(f"{where}: {msg}" for where, msg in problems.items())
 
-
-def looked_for(spec: Loc | None) -> str:
-    """A key's value as written, for messages."""
-    return describe(spec)
