@@ -261,6 +261,13 @@ class DistributedConfig(_Frozen):
     part_size: int = Field(25, ge=1, le=1000, description="orders per task")
     lock_ttl_s: float = Field(30.0, ge=2, description="account lock expiry; renewed at 1/3")
     busy_retry_s: float = Field(2.0, ge=0.1, description="retry delay when an account is busy")
+    ledger_patience_s: float = Field(
+        60.0, ge=0, description="submit and wait retry a database that cannot be reached "
+                                "this long, then exit 5")
+    takeover_grace_s: float = Field(
+        5.0, ge=0, description="a new holder of an account waits lock_ttl_s + the browser's "
+                               "navigation timeout + this after an older holder's unfinished "
+                               "submit before it reads the order back")
     visibility_timeout_s: int = Field(
         600, ge=10, description="a task whose worker died is handed out again after this")
     session_key_env: str = Field("DHBOT_SESSION_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",

@@ -7,15 +7,17 @@ with its machine — frees the account after at most `ttl_s`. A thread renews it
 
 Expiry alone cannot stop a worker that was frozen (a long GC pause, a suspended VM) from
 waking up and submitting while a new holder works on the account. So every acquisition
-also takes a fencing token (a Redis counter per account, strictly increasing), and the
-worker checks before each submit that (1) the lock is still its own (`check`) and (2) the
+also takes a fencing token from the ledger (`Ledger.take_fence`: strictly increasing, and
+still so after Redis restarts empty), and the worker checks before each submit that (1) the
 ledger has seen no newer token for the account (`Ledger.record_intent(fence=...)`, in the
-same transaction as the intent). A stale worker fails both and stops before the click.
+same transaction as the intent) and (2) the lock is still its own (`check`, again right
+before the click). A stale worker fails both and stops before the click.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -30,10 +32,13 @@ KEY_PREFIX = "dhbot:account"
 class RedisAccountLock:
     """An exclusive, expiring, renewed lock on one account, with a fencing token."""
 
-    def __init__(self, client: Any, account: str, *, ttl_s: float, wait_s: float = 0.0,
-                 namespace: str = "dhbot", name: str | None = None) -> None:
-        # `account` keys the lock (the portal identity); `name` is what messages call it.
+    def __init__(self, client: Any, account: str, *, tokens: Callable[[], int], ttl_s: float,
+                 wait_s: float = 0.0, namespace: str = "dhbot",
+                 name: str | None = None) -> None:
+        # `account` keys the lock (the portal identity); `name` is what messages call it;
+        # `tokens` hands out the fencing tokens (the ledger's `take_fence` for the account).
         self.client = client
+        self._tokens = tokens
         self.account = name or account
         self.ttl_s = ttl_s
         self.wait_s = wait_s
@@ -57,7 +62,11 @@ class RedisAccountLock:
         if not taken:
             raise AccountBusy(f"account {self.account!r} is in use by another dhbot "
                               "(a worker or a run)")
-        self.token = int(self.client.incr(self._key + ":fence"))
+        try:
+            self.token = self._tokens()
+        except BaseException:
+            self._lock.release()
+            raise
         self._lost = None
         self._stop.clear()
         self._renewer = threading.Thread(target=self._renew, name=f"lock-{self.account}",

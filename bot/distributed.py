@@ -13,26 +13,42 @@ Exactly once, with workers that may die at any moment:
   before it touches the portal, and a task whose account is busy is retried later;
 - the ledger's rules do the rest, as for `dhbot run`: the intent is committed before the
   submit (and fenced), a final order is never touched again, and an order whose submit
-  result is unknown is read back from the portal first.
+  result is unknown is read back from the portal first;
+- the ledger, not the broker, is the source of truth for the parts: a running part's worker
+  writes a heartbeat, and `dhbot wait` and every worker sweep the unfinished parts, putting
+  a part back on the queue when its worker stopped beating or its message is gone (a broker
+  restarted without persistence loses its queue).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import random
 import socket
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
 from rich.console import Console
 
 from bot.config import LoadedSettings, Settings
-from bot.errors import AccountBusy, BotError, ConfigError, Interrupted, LockLost, UsageError
+from bot.errors import (
+    AccountBusy,
+    BotError,
+    ConfigError,
+    Interrupted,
+    LedgerUnavailable,
+    LockLost,
+    UsageError,
+)
 from bot.job import Job, JobOrder
 from bot.ledger import Ledger, Outcome, State, now_iso
 from bot.log import mask_url, redactor
@@ -51,6 +67,12 @@ FINISHED = ("done", "failed")
 MAX_PART_ATTEMPTS = 3
 # Each pool process keeps its Chromium between parts; a fresh one after this many parts.
 BROWSER_PARTS = 20
+# A worker counts as up while it was seen this recently (it beats every sweep interval).
+WORKER_SEEN_S = 120.0
+# Kombu's Redis transport: a queue's priority lists and the hash of delivered, unacked tasks.
+_PRIORITY_SEP, _PRIORITY_STEPS, _UNACKED = "\x06\x16", (3, 6, 9), "unacked"
+
+T = TypeVar("T")
 
 
 def celery_app(settings: Settings) -> Celery:
@@ -110,12 +132,14 @@ def _order_json(order: JobOrder, account: str) -> dict[str, Any]:
 
 def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) -> str:
     """Record the run and its parts in the ledger and enqueue them; returns the run id."""
-    from bot.execute import ledger_for, new_run_id
+    from bot.execute import new_run_id
 
     settings = loaded.settings
     parts = split_parts(job, default_account, settings.distributed.part_size)
     for account in {a for a, _ in parts}:
         settings.portal.account(account)  # unknown account: ConfigError before anything
+    with_ledger(loaded, "checking the workers",
+                lambda ledger: _check_workers(ledger, settings, {a for a, _ in parts}))
     app = celery_app(settings)
     broker = mask_url(settings.distributed.broker_url)
     try:
@@ -126,24 +150,24 @@ def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) ->
             raise ConfigError(f"cannot reach the broker {broker}: {exc}; nothing was "
                               "queued") from exc
         run_id = new_run_id()
-        ledger = ledger_for(loaded)
-        try:
+        rows = [(account, json.dumps([_order_json(o, account) for o in orders],
+                                     ensure_ascii=False)) for account, orders in parts]
+
+        def record(ledger: Ledger) -> None:
             ledger.start_run(run_id, job.source, settings.paths.runs_dir / run_id,
                              mode="distributed")
-            ledger.add_parts(run_id, [
-                (account, json.dumps([_order_json(o, account) for o in orders],
-                                     ensure_ascii=False))
-                for account, orders in parts])
-        finally:
-            ledger.close()
+            ledger.add_parts(run_id, rows, queue=settings.distributed.queue)
+
+        with_ledger(loaded, f"recording run {run_id}", record)
         try:
             for part_no in range(1, len(parts) + 1):
                 app.send_task(TASK_NAME, args=[run_id, part_no],
                               queue=settings.distributed.queue)
         except Exception as exc:
             raise ConfigError(f"the broker {broker} failed while queueing run {run_id}: "
-                              f"{exc}; submit the job again (orders already done are "
-                              "never done twice)") from exc
+                              f"{exc}; its parts are recorded: once the broker is back, the "
+                              f"workers (or `dhbot wait {run_id}`) queue the missing ones "
+                              "again") from exc
     finally:
         app.close()
     logger.info("run {}: {} orders in {} parts over {} accounts queued on {}", run_id,
@@ -152,26 +176,187 @@ def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) ->
     return run_id
 
 
+def _check_workers(ledger: Ledger, settings: Settings, accounts: set[str]) -> None:
+    """Refuse a job that no running worker could run; warn when no worker is up at all."""
+    dist = settings.distributed
+    now = datetime.now(UTC)
+    up = [w for w in ledger.workers(dist.queue)
+          if (now - datetime.fromisoformat(w["seen_at"])).total_seconds() < WORKER_SEEN_S]
+    if not up:
+        logger.warning("no worker is running on queue {}: the parts wait until one starts "
+                       "(`dhbot worker`)", dist.queue)
+        return
+    known = {a for w in up for a in json.loads(w["accounts"])}
+    unknown = sorted(accounts - known)
+    if unknown:
+        names = ", ".join(w["name"] for w in up)
+        raise UsageError(f"no running worker has account(s) {', '.join(unknown)} in its "
+                         f"configuration (workers up on queue {dist.queue}: {names}); "
+                         "nothing was queued")
+
+
+def _database_down(exc: BaseException) -> bool:
+    """True for a database that cannot be reached (a restart, a network cut)."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    while exc is not None:
+        if isinstance(exc, OperationalError) or (
+                isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
+def with_ledger(loaded: LoadedSettings, what: str, work: Callable[[Ledger], T]) -> T:
+    """`work(ledger)`, riding out a short database outage (backoff for up to
+    distributed.ledger_patience_s); then LedgerUnavailable (exit 5), nothing half done."""
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    from bot.execute import ledger_for
+
+    patience = loaded.settings.distributed.ledger_patience_s
+
+    def say(state: Any) -> None:
+        logger.warning("{}: the ledger cannot be reached ({}); trying again", what,
+                       str(state.outcome.exception()).splitlines()[0][:200])
+
+    try:
+        for attempt in Retrying(retry=retry_if_exception(_database_down),
+                                wait=wait_exponential(multiplier=0.5, max=5),
+                                stop=stop_after_delay(patience), before_sleep=say,
+                                reraise=True):
+            with attempt:
+                ledger = ledger_for(loaded)
+                try:
+                    return work(ledger)
+                finally:
+                    ledger.close()
+    except Exception as exc:
+        if not _database_down(exc):
+            raise
+        raise LedgerUnavailable(
+            f"{what}: the ledger {mask_url(loaded.settings.ledger_url)} could not be reached "
+            f"for {patience:g}s ({str(exc).splitlines()[0][:200]}); nothing is lost: the "
+            "workers go on, and `dhbot wait RUN_ID` follows the run again") from exc
+    raise AssertionError("unreachable")  # pragma: no cover - Retrying returns or raises
+
+
+# --- the parts' watch: heartbeats, and putting lost parts back on the queue ------------------
+
+
+def _sweep_every_s(settings: Settings) -> float:
+    return max(2.0, settings.distributed.lock_ttl_s / 2)
+
+
+def _stale_after_s(settings: Settings) -> float:
+    # A running part's worker beats every lock_ttl_s / 3.
+    return max(10.0, 2 * settings.distributed.lock_ttl_s)
+
+
+def messages_in_broker(client: Any, queue: str) -> set[tuple[str, int]]:
+    """(run id, part number) of every task message the Redis broker holds for the queue:
+    waiting in its lists, or delivered to a worker and not yet acknowledged."""
+    pipe = client.pipeline(transaction=True)
+    for key in (queue, *(f"{queue}{_PRIORITY_SEP}{p}" for p in _PRIORITY_STEPS)):
+        pipe.lrange(key, 0, -1)
+    pipe.hvals(_UNACKED)
+    *lists, unacked = pipe.execute()
+    payloads = [json.loads(raw) for raw in (m for lst in lists for m in lst)]
+    payloads += [json.loads(raw)[0] for raw in unacked]
+    found: set[tuple[str, int]] = set()
+    for payload in payloads:
+        try:
+            if payload.get("headers", {}).get("task") != TASK_NAME:
+                continue
+            body = payload["body"]
+            if payload.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            args = json.loads(body)[0]
+            found.add((str(args[0]), int(args[1])))
+        except (KeyError, IndexError, TypeError, ValueError) as exc:  # not one of ours
+            logger.debug("a message on the queue could not be read: {}", exc)
+    return found
+
+
+class PartSweeper:
+    """Finds the unfinished parts whose task is lost and puts them back on the queue.
+
+    The ledger is the source of truth. A running part whose worker stopped writing its
+    heartbeat (killed, frozen, cut off) is queued again; so is a queued part whose message
+    the broker no longer holds (seen missing twice in a row, since a message is briefly in
+    neither place while a worker takes it). A claim in the ledger makes sure that of many
+    sweepers (every worker, `dhbot wait`) only one re-sends a part. A second message for a
+    part is harmless: the task drops a finished part, and the account lock serialises."""
+
+    def __init__(self, loaded: LoadedSettings, app: Celery, client: Any) -> None:
+        self.settings = loaded.settings
+        self.app = app
+        self.client = client
+        self._missing: dict[tuple[str, int], int] = {}
+
+    def sweep(self, ledger: Ledger, run_id: str | None = None) -> list[str]:
+        """One look at the parts; returns what was put back, for the caller to say."""
+        dist = self.settings.distributed
+        parts = ledger.unfinished_parts(dist.queue, run_id)
+        if not parts:
+            return []
+        try:
+            held = messages_in_broker(self.client, dist.queue)
+        except Exception as exc:  # the broker is down: nothing can be re-sent anyway
+            logger.debug("sweep: the broker cannot be read: {}", exc)
+            return []
+        now = datetime.now(UTC)
+        stale = _stale_after_s(self.settings)
+        young = 2 * _sweep_every_s(self.settings)
+        resent = []
+        for part in parts:
+            key = (part["run_id"], part["part_no"])
+            why = None
+            if part["state"] == "running":
+                beat = part["heartbeat_at"] or part["started_at"]
+                if beat and (now - datetime.fromisoformat(beat)).total_seconds() > stale:
+                    why = f"its worker ({part['worker']}) stopped beating"
+            elif key in held:
+                self._missing.pop(key, None)
+            elif part["sent_at"] and \
+                    (now - datetime.fromisoformat(part["sent_at"])).total_seconds() > young:
+                self._missing[key] = self._missing.get(key, 0) + 1
+                if self._missing[key] >= 2:
+                    why = "its task message is gone from the broker"
+            if why is None or not ledger.claim_resend(*key, part["sent_at"], why):
+                continue
+            self._missing.pop(key, None)
+            self.app.send_task(TASK_NAME, args=list(key), queue=dist.queue)
+            resent.append(f"run {key[0]} part {key[1]}: {why}; queued again")
+            logger.warning("run {} part {}: {}; queued again", key[0], key[1], why)
+        return resent
+
+
 def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
                  timeout_s: float | None = None, poll_s: float = 1.0,
                  report_copy: Path | None = None) -> tuple[RunReport, Path]:
-    """Follow a distributed run until every part has finished; write its report."""
-    from bot.execute import ledger_for, render_readable
+    """Follow a distributed run until every part has finished; write its report. Parts
+    whose task was lost are put back on the queue (see PartSweeper)."""
+    from bot.execute import render_readable
 
     settings = loaded.settings
-    ledger = ledger_for(loaded)
+    run, parts = with_ledger(loaded, f"reading run {run_id}",
+                             lambda ledger: (ledger.run(run_id), ledger.parts(run_id)))
+    if run is None or run.get("mode") != "distributed":
+        raise UsageError(f"no distributed run {run_id!r} in the ledger "
+                         f"{mask_url(settings.ledger_url)}")
+    accounts = list(dict.fromkeys(p["account"] for p in parts))
+    total = sum(len(json.loads(p["orders"])) for p in parts)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    seen: set[int] = set()
+    app = celery_app(settings)
+    sweeper = PartSweeper(loaded, app, _broker_client(settings))
+    next_sweep = time.monotonic() + _sweep_every_s(settings)
     try:
-        run = ledger.run(run_id)
-        if run is None or run.get("mode") != "distributed":
-            raise UsageError(f"no distributed run {run_id!r} in the ledger {ledger.url}")
-        parts = ledger.parts(run_id)
-        accounts = list(dict.fromkeys(p["account"] for p in parts))
-        total = sum(len(json.loads(p["orders"])) for p in parts)
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        seen: set[int] = set()
         with RunProgress(console, total, f"{len(accounts)} accounts") as progress:
             while True:
-                parts = ledger.parts(run_id)
+                parts = with_ledger(loaded, f"following run {run_id}",
+                                    lambda ledger: ledger.parts(run_id))
                 for part in parts:
                     if part["state"] in FINISHED and part["part_no"] not in seen:
                         seen.add(part["part_no"])
@@ -179,22 +364,38 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
                             progress.update(order_from_json(data))
                 if len(seen) == len(parts):
                     break
+                if time.monotonic() >= next_sweep:
+                    for line in with_ledger(loaded, f"watching run {run_id}",
+                                            lambda ledger: sweeper.sweep(ledger, run_id)):
+                        console.print(line)
+                    next_sweep = time.monotonic() + _sweep_every_s(settings)
                 if deadline is not None and time.monotonic() > deadline:
                     waiting = [p for p in parts if p["state"] not in FINISHED]
+                    notes = "; ".join(f"part {p['part_no']}: {p['error']}"
+                                      for p in waiting if p["error"])
                     raise BotError(
                         f"gave up waiting after {timeout_s:.0f}s: {len(waiting)} of "
-                        f"{len(parts)} parts not finished (are workers running?); "
+                        f"{len(parts)} parts not finished (are workers running?"
+                        f"{' ' + notes if notes else ''}); "
                         f"`dhbot wait {run_id}` follows the run again")
                 time.sleep(poll_s)
-        report = _report(run, parts, accounts)
-        ledger.finish_run(run_id, report.summary)
     finally:
-        ledger.close()
+        app.close()
+    report = _report(run, parts, accounts)
+    with_ledger(loaded, f"finishing run {run_id}",
+                lambda ledger: ledger.finish_run(run_id, report.summary))
     run_dir = settings.paths.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     path = report.write(run_dir, report_copy)
     render_readable(run_dir)
     return report, path
+
+
+def _broker_client(settings: Settings) -> Any:
+    import redis
+
+    return redis.Redis.from_url(settings.distributed.broker_url, socket_timeout=10,
+                                socket_connect_timeout=5)
 
 
 def _report(run: dict[str, Any], parts: list[dict[str, Any]], accounts: list[str]) -> RunReport:
@@ -290,8 +491,21 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
     except Retry:
         raise
     except Exception as exc:
+        if _database_down(exc):  # not the part's fault: it runs again once the ledger is back
+            logger.error("run {} part {}: the ledger cannot be reached ({}); the part goes "
+                         "back to the queue", run_id, part_no, str(exc).splitlines()[0][:200])
+            raise task.retry(countdown=_STATE.loaded.settings.distributed.busy_retry_s * 4,
+                             exc=exc) from None
         logger.exception("run {} part {}: worker error", run_id, part_no)
-        _give_up(run_id, part_no, f"worker error: {type(exc).__name__}: {exc}")
+        try:
+            _give_up(run_id, part_no, f"worker error: {type(exc).__name__}: {exc}")
+        except Exception as give_up_exc:
+            # Acknowledging now would lose the part; a new message keeps it (and should
+            # that fail too, the part's stale heartbeat brings it back: see PartSweeper).
+            logger.error("run {} part {}: could not record the failure ({}); the part goes "
+                         "back to the queue", run_id, part_no, give_up_exc)
+            raise task.retry(countdown=_STATE.loaded.settings.distributed.busy_retry_s * 4,
+                             exc=give_up_exc) from None
         return "failed"
 
 
@@ -357,8 +571,17 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             return "unknown"
         if part["state"] in FINISHED:  # handed out again after it finished: nothing to do
             return str(part["state"])
-        account = settings.portal.account(part["account"])
+        worker = f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
+        try:
+            account = settings.portal.account(part["account"])
+        except ConfigError:
+            why = (f"worker {worker} has no account {part['account']!r} in its configuration; "
+                   "left for a worker that has")
+            logger.warning("run {} part {}: {}", run_id, part_no, why)
+            ledger.note_part(run_id, part_no, why)
+            raise task.retry(countdown=max(5.0, dist.busy_retry_s * 4)) from None
         lock = RedisAccountLock(_redis(), account.key(settings.portal.base_url),
+                                tokens=lambda: ledger.take_fence(account.name),
                                 name=account.name, ttl_s=dist.lock_ttl_s,
                                 namespace=dist.queue)
         try:
@@ -368,8 +591,8 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             logger.info("run {} part {}: account {} busy on another worker; again in {:.1f}s",
                         run_id, part_no, account.name, delay)
             raise task.retry(countdown=delay) from None
-        worker = f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
         ledger.start_part(run_id, part_no, worker)
+        beat = _Heartbeat(ledger, run_id, part_no, worker, every_s=dist.lock_ttl_s / 3)
         orders = [JobOrder(**o) for o in json.loads(part["orders"])]
         ctx = PartContext(run_id=run_id, ledger=ledger, guard=lock.check,
                           run_dir=settings.paths.runs_dir / run_id / f"part-{part_no:03d}")
@@ -388,6 +611,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             ctx.stopped_by = BotError(f"worker {worker}: {type(exc).__name__}: {exc}")
             _close_browser()
         finally:
+            beat.stop()
             lock.release()
         stopped = ctx.stopped_by
         attempts = int(part["attempts"] or 0) + 1
@@ -418,12 +642,83 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
         ledger.close()
 
 
+class _Heartbeat:
+    """Writes a running part's heartbeat to the ledger from a thread of its own (so a long
+    page wait never stops it; only a dead or frozen worker does)."""
+
+    def __init__(self, ledger: Ledger, run_id: str, part_no: int, worker: str,
+                 every_s: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="part-heartbeat",
+                                        args=(ledger, run_id, part_no, worker, every_s))
+        self._thread.start()
+
+    def _beat(self, ledger: Ledger, run_id: str, part_no: int, worker: str,
+              every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            try:
+                ledger.beat_part(run_id, part_no, worker)
+            except Exception as exc:  # the database is away; the part goes on regardless
+                logger.debug("run {} part {}: heartbeat not written: {}", run_id, part_no, exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _Watch:
+    """The worker's own thread: every sweep interval it says in the ledger that the worker
+    is up (with the accounts it can run) and sweeps the queue's unfinished parts."""
+
+    def __init__(self, loaded: LoadedSettings, app: Celery, name: str) -> None:
+        self.loaded, self.app, self.name = loaded, app, name
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, *_args: Any, **_kwargs: Any) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, daemon=True, name="dhbot-watch")
+            self._thread.start()
+
+    def _run(self) -> None:
+        from bot.execute import ledger_for
+
+        settings = self.loaded.settings
+        sweeper = PartSweeper(self.loaded, self.app, _broker_client(settings))
+        accounts = [a.name for a in settings.portal.accounts]
+        while True:
+            try:
+                ledger = ledger_for(self.loaded)
+                try:
+                    ledger.worker_seen(self.name, settings.distributed.queue, accounts)
+                    sweeper.sweep(ledger)
+                finally:
+                    ledger.close()
+            except Exception as exc:  # ledger or broker away: try again next time
+                logger.debug("worker {}: watch: {}", self.name, exc)
+            if self._stop.wait(_sweep_every_s(settings)):
+                return
+
+    def stop(self, *_args: Any, **_kwargs: Any) -> None:
+        from bot.execute import ledger_for
+
+        self._stop.set()
+        try:
+            ledger = ledger_for(self.loaded)
+            try:
+                ledger.worker_gone(self.name)
+            finally:
+                ledger.close()
+        except Exception as exc:
+            logger.debug("worker {}: not signed off in the ledger: {}", self.name, exc)
+
+
 def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
                  name: str | None, loglevel: str) -> None:
     """Run a Celery worker for dhbot's queue until it is stopped (SIGTERM: warm shutdown)."""
     settings = loaded.settings
     _STATE.loaded, _STATE.profile = loaded, profile
-    from celery.signals import worker_process_shutdown
+    from celery.signals import worker_process_shutdown, worker_ready, worker_shutdown
 
     app = celery_app(settings)
     # max_retries=None: a part whose account is busy is retried until the account is free.
@@ -434,6 +729,9 @@ def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
 
     ledger = ledger_for(loaded)  # fails now, not in every task, when it cannot be reached
     ledger.close()
+    watch = _Watch(loaded, app, hostname)
+    worker_ready.connect(watch.start, weak=False)
+    worker_shutdown.connect(watch.stop, weak=False)
     logger.info("worker {}: {} process(es), queue {}, broker {}, ledger {}", hostname,
                 concurrency, settings.distributed.queue,
                 mask_url(settings.distributed.broker_url), ledger.url)

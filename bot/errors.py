@@ -76,6 +76,13 @@ class LockLost(AccountBusy):
     """A distributed worker no longer holds its account's lock: it must not submit."""
 
 
+class LedgerUnavailable(BotError):
+    """The shared ledger database could not be reached, even after retrying; nothing is lost
+    (the workers go on, `dhbot wait RUN_ID` follows the run again)."""
+
+    exit_code = 5
+
+
 class Interrupted(BotError):
     """The run was stopped by SIGINT or SIGTERM after cleaning up."""
 

@@ -161,7 +161,8 @@ def _run_locked(loaded: LoadedSettings, account: AccountConfig, profile: Profile
         logger.remove(sink)
 
 
-def account_lock(settings: Settings, account: str, wait_s: float = 0.0) -> Any:
+def account_lock(settings: Settings, account: str, wait_s: float = 0.0,
+                 ttl_s: float | None = None) -> Any:
     """One dhbot per account: an flock in the state folder on one machine; with a shared
     ledger, the Redis lock the distributed workers take (see bot.distlock)."""
     key = settings.portal.key(account)  # the seller, whatever the configuration calls it
@@ -173,8 +174,17 @@ def account_lock(settings: Settings, account: str, wait_s: float = 0.0) -> Any:
 
     dist = settings.distributed
     redactor.add_url(dist.broker_url)
+
+    def token() -> int:  # fencing tokens come from the ledger (see bot.distlock)
+        ledger = Ledger(settings.ledger_url)
+        try:
+            return ledger.take_fence(account)
+        finally:
+            ledger.close()
+
     return RedisAccountLock(redis.Redis.from_url(dist.broker_url), key, name=account,
-                            ttl_s=dist.lock_ttl_s, wait_s=wait_s, namespace=dist.queue)
+                            tokens=token, ttl_s=ttl_s or dist.lock_ttl_s, wait_s=wait_s,
+                            namespace=dist.queue)
 
 
 @dataclass

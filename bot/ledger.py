@@ -95,6 +95,7 @@ class LedgerRow:
     cancel_date: str | None
     message_sent_at: str | None
     submitted_run: str | None = None  # the run that clicked submit (kept for good)
+    intent_fence: int | None = None  # the lock's fencing token when the intent was recorded
 
     @property
     def is_final(self) -> bool:
@@ -121,6 +122,7 @@ orders_table = Table(
     Column("updated_at", Text, nullable=False),
     *(Column(name, Text) for name in ("review_result", "review_comment", "cancel_date",
                                       "message_sent_at", "submitted_run")),
+    Column("intent_fence", BigInteger),
 )
 Table(
     "events", metadata,
@@ -159,8 +161,19 @@ Table(
     Column("results", Text),  # JSON list of the orders' results (report.json's shape)
     Column("error", Text),  # why a failed part stopped
     Column("exit_code", Integer),  # the part's exit status, as `dhbot run` would have exited
+    Column("heartbeat_at", Text),  # a running part's worker writes it every few seconds
+    Column("sent_at", Text),  # when its task message was last put on the queue
+    Column("queue", Text),  # the queue its message goes to
 )
-# Fencing tokens: the newest holder of each account's lock (see record_intent).
+# The workers that are up, and the accounts each can run (see `dhbot submit`).
+Table(
+    "workers", metadata,
+    Column("name", Text, primary_key=True),
+    Column("queue", Text, nullable=False),
+    Column("accounts", Text, nullable=False),  # JSON list of config account names
+    Column("seen_at", Text, nullable=False),
+)
+# Fencing tokens: the newest holder of each account's lock (see take_fence, record_intent).
 Table(
     "fences", metadata,
     Column("account", Text, primary_key=True),
@@ -175,7 +188,9 @@ Table(
 )
 
 # Columns added after the first release, for ledgers created before them.
-_ADDED_COLUMNS = {"runs": {"mode": "TEXT"}, "orders": {"submitted_run": "TEXT"}}
+_ADDED_COLUMNS = {"runs": {"mode": "TEXT"},
+                  "orders": {"submitted_run": "TEXT", "intent_fence": "BIGINT"},
+                  "parts": {"heartbeat_at": "TEXT", "sent_at": "TEXT", "queue": "TEXT"}}
 
 
 def moves_forward(state: State | None, outcome: Outcome | None, new: Outcome) -> bool:
@@ -187,6 +202,23 @@ def moves_forward(state: State | None, outcome: Outcome | None, new: Outcome) ->
     if outcome in PENDING_OUTCOMES:
         return new in (outcome, Outcome.CANCELLED, Outcome.REJECTED)
     return new == outcome
+
+
+def takeover_delay_s(row: LedgerRow | None, token: int | None, window_s: float,
+                     now: datetime | None = None) -> float:
+    """Seconds a new holder of an account's lock (fencing token `token`) must wait before
+    it reads back an order whose submit was left unfinished by an *older* holder.
+
+    That holder passed its lock check before it clicked, so its click left within the lock's
+    lifetime of the intent, and the browser gives up on a request after the navigation
+    timeout: `window_s` (lock TTL + navigation timeout + a grace) after the intent, a click
+    that was on its way has landed, and reading the order back tells the truth. 0 when the
+    intent is this holder's own, is not fenced (one machine) or is old enough."""
+    if (row is None or not row.intent_unknown or token is None or row.intent_fence is None
+            or row.intent_fence >= token or row.intent_at is None):
+        return 0.0
+    since = ((now or datetime.now(UTC)) - datetime.fromisoformat(row.intent_at)).total_seconds()
+    return max(0.0, window_s + 1 - since)  # intent_at has whole seconds
 
 
 def now_iso() -> str:
@@ -322,10 +354,12 @@ class Ledger:
                       status_before: str, fence: int | None = None) -> None:
         """Commit, durably, that a submit is about to happen. Call before the click.
 
-        `fence` is the token a distributed worker got with its account lock. The intent is
-        recorded only if no newer token has been seen for the account; otherwise LockLost
-        is raised and nothing is written, so a worker whose lock expired and was taken over
-        by another can never submit after the new holder started.
+        `fence` is the token a holder of the shared account lock took from `take_fence`.
+        The intent is recorded only if no newer token has been taken for the account;
+        otherwise LockLost is raised and nothing is written, so a worker whose lock expired
+        and was taken over by another can never submit after the new holder started. The
+        token is kept with the intent: a newer holder that finds it unfinished waits for
+        the older holder's submit to have landed before it reads the order back.
         """
         at = now_iso()
         with self._tx() as db:
@@ -333,21 +367,31 @@ class Ledger:
                 self._check_fence(db, account, fence)
             db.execute(text(
                 "UPDATE orders SET state=:s, reason=:r, note=:note, status_before=:sb,"
-                " run_id=:run, submitted_run=:run, intent_at=:at, updated_at=:at, error=NULL"
-                " WHERE account=:a AND order_no=:n"),
+                " run_id=:run, submitted_run=:run, intent_at=:at, updated_at=:at, error=NULL,"
+                " intent_fence=:fence WHERE account=:a AND order_no=:n"),
                 {"s": State.INTENT.value, "r": reason, "note": note, "sb": status_before,
-                 "run": run_id, "at": at, "a": account, "n": order_no})
+                 "run": run_id, "at": at, "a": account, "n": order_no, "fence": fence})
             self._event(db, run_id, account, order_no, "intent", {"reason": reason})
 
-    @staticmethod
-    def _check_fence(db: Connection, account: str, fence: int) -> None:
-        moved = db.execute(text(
-            "INSERT INTO fences (account, token) VALUES (:a, :t) ON CONFLICT (account)"
-            " DO UPDATE SET token=excluded.token WHERE fences.token <= excluded.token"),
-            {"a": account, "t": fence}).rowcount
-        if moved != 1:
+    def take_fence(self, account: str) -> int:
+        """A new fencing token for the account: strictly greater than every token taken
+        before, whatever happened to Redis (taken by `UPDATE … RETURNING` in the ledger,
+        the one store that is never reset)."""
+        with self._tx() as db:
+            token = db.execute(text(
+                "INSERT INTO fences (account, token) VALUES (:a, 1) ON CONFLICT (account)"
+                " DO UPDATE SET token=fences.token + 1 RETURNING token"),
+                {"a": account}).scalar_one()
+        return int(token)
+
+    def _check_fence(self, db: Connection, account: str, fence: int) -> None:
+        lock = "" if self.is_sqlite else " FOR UPDATE"  # SQLite: BEGIN IMMEDIATE already
+        newest = db.execute(text(f"SELECT token FROM fences WHERE account=:a{lock}"),
+                            {"a": account}).scalar()
+        if newest != fence:
             raise LockLost(f"account {account!r}: a newer holder of its lock exists "
-                           f"(fencing token {fence} is stale); not submitting")
+                           f"(fencing token {fence} is stale, the newest is {newest}); "
+                           "not submitting")
 
     def record_result(self, run_id: str, account: str, order_no: str, outcome: Outcome, *,
                       status_before: str | None, status_after: str | None, attempts: int,
@@ -455,13 +499,15 @@ class Ledger:
 
     # -- the parts of a distributed run ----------------------------------------------------
 
-    def add_parts(self, run_id: str, parts: list[tuple[str, str]]) -> None:
+    def add_parts(self, run_id: str, parts: list[tuple[str, str]], queue: str = "dhbot") -> None:
         """Record a distributed run's parts: (account, orders as JSON), numbered from 1."""
-        with self._tx() as db:
-            db.execute(text("INSERT INTO parts (run_id, part_no, account, orders, state)"
-                            " VALUES (:run, :no, :a, :o, 'queued')"),
-                       [{"run": run_id, "no": no, "a": account, "o": orders}
-                        for no, (account, orders) in enumerate(parts, start=1)])
+        at = now_iso()
+        with self._tx() as db:  # recorded again after a lost commit: no second copy
+            db.execute(text("INSERT INTO parts (run_id, part_no, account, orders, state,"
+                            " sent_at, queue) VALUES (:run, :no, :a, :o, 'queued', :at, :q)"
+                            " ON CONFLICT DO NOTHING"),
+                       [{"run": run_id, "no": no, "a": account, "o": orders, "at": at,
+                         "q": queue} for no, (account, orders) in enumerate(parts, start=1)])
 
     def parts(self, run_id: str) -> list[dict[str, Any]]:
         """A distributed run's parts, in order."""
@@ -476,10 +522,66 @@ class Ledger:
 
     def start_part(self, run_id: str, part_no: int, worker: str) -> None:
         """A worker took the part (again, after a worker died: attempts counts them)."""
+        at = now_iso()
         with self._tx() as db:
             db.execute(text("UPDATE parts SET state='running', worker=:w, started_at=:at,"
-                            " attempts=attempts+1 WHERE run_id=:run AND part_no=:no"),
-                       {"w": worker, "at": now_iso(), "run": run_id, "no": part_no})
+                            " heartbeat_at=:at, attempts=attempts+1"
+                            " WHERE run_id=:run AND part_no=:no"),
+                       {"w": worker, "at": at, "run": run_id, "no": part_no})
+
+    def beat_part(self, run_id: str, part_no: int, worker: str) -> None:
+        """The part's worker is alive and still working on it."""
+        with self._tx() as db:
+            db.execute(text("UPDATE parts SET heartbeat_at=:at WHERE run_id=:run AND"
+                            " part_no=:no AND state='running' AND worker=:w"),
+                       {"at": now_iso(), "run": run_id, "no": part_no, "w": worker})
+
+    def unfinished_parts(self, queue: str, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Parts of a queue still queued or running (of one run, or of every run)."""
+        sql = ("SELECT * FROM parts WHERE state IN ('queued', 'running')"
+               " AND COALESCE(queue, :q)=:q")
+        if run_id is not None:
+            sql += " AND run_id=:run"
+        return self._query(sql + " ORDER BY run_id, part_no", {"run": run_id, "q": queue})
+
+    def claim_resend(self, run_id: str, part_no: int, seen_sent_at: str | None,
+                     why: str) -> bool:
+        """Mark an unfinished part as queued again, only if nobody else did since it was
+        read (`sent_at` unchanged): True when this caller must put its message back."""
+        with self._tx() as db:
+            claimed = db.execute(text(
+                "UPDATE parts SET state='queued', sent_at=:at, error=:why, heartbeat_at=NULL"
+                " WHERE run_id=:run AND part_no=:no AND state IN ('queued', 'running')"
+                " AND COALESCE(sent_at, '')=:seen"),
+                {"at": now_iso(), "why": why, "run": run_id, "no": part_no,
+                 "seen": seen_sent_at or ""}).rowcount
+        return bool(claimed == 1)
+
+    def note_part(self, run_id: str, part_no: int, why: str) -> None:
+        """Say why a queued part is waiting (shown by `dhbot runs` and `dhbot wait`)."""
+        with self._tx() as db:
+            db.execute(text("UPDATE parts SET error=:why WHERE run_id=:run AND part_no=:no"
+                            " AND state='queued'"), {"why": why, "run": run_id, "no": part_no})
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def worker_seen(self, name: str, queue: str, accounts: list[str]) -> None:
+        """A worker is up and can run these accounts."""
+        with self._tx() as db:
+            db.execute(text("INSERT INTO workers (name, queue, accounts, seen_at)"
+                            " VALUES (:n, :q, :a, :at) ON CONFLICT (name) DO UPDATE SET"
+                            " queue=excluded.queue, accounts=excluded.accounts,"
+                            " seen_at=excluded.seen_at"),
+                       {"n": name, "q": queue, "a": json.dumps(accounts), "at": now_iso()})
+
+    def worker_gone(self, name: str) -> None:
+        """A worker shut down."""
+        with self._tx() as db:
+            db.execute(text("DELETE FROM workers WHERE name=:n"), {"n": name})
+
+    def workers(self, queue: str) -> list[dict[str, Any]]:
+        """The workers of a queue, with the accounts each can run (a JSON list)."""
+        return self._query("SELECT * FROM workers WHERE queue=:q ORDER BY name", {"q": queue})
 
     def finish_part(self, run_id: str, part_no: int, *, state: str, summary: dict[str, int],
                     results: list[dict[str, Any]], exit_code: int,
@@ -496,9 +598,10 @@ class Ledger:
     def requeue_part(self, run_id: str, part_no: int, why: str) -> None:
         """The part's worker stopped before the end (lock lost, shut down): queued again."""
         with self._tx() as db:
-            db.execute(text("UPDATE parts SET state='queued', error=:why"
+            db.execute(text("UPDATE parts SET state='queued', error=:why, sent_at=:at,"
+                            " heartbeat_at=NULL"
                             " WHERE run_id=:run AND part_no=:no AND state='running'"),
-                       {"why": why, "run": run_id, "no": part_no})
+                       {"why": why, "at": now_iso(), "run": run_id, "no": part_no})
 
     # -- saved sessions --------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from bot.errors import (
     TransientError,
 )
 from bot.job import JobOrder
-from bot.ledger import PENDING_OUTCOMES, Ledger, LedgerRow, Outcome
+from bot.ledger import PENDING_OUTCOMES, Ledger, LedgerRow, Outcome, takeover_delay_s
 from bot.log import redactor
 from bot.session import AccountSession, BrowserHost, session_store, write_private
 from flows.base_page import PortalPage, StepRetry
@@ -339,6 +339,7 @@ class AccountRunner:
         if state.intent_unknown:
             logger.info("order {}: an earlier submit's result is unknown; reading it back first",
                         order.order_no)
+            await self._outwait_older_holder(order, prior)
         attempts_allowed = self.settings.retry.attempts
         while True:
             state.attempts += 1
@@ -412,6 +413,21 @@ class AccountRunner:
             except Exception as exc:  # a bug or an unforeseen page: keep evidence, go on
                 logger.exception("order {}: unexpected error", order.order_no)
                 return await self._fail(tab, order, state, exc)
+
+    async def _outwait_older_holder(self, order: JobOrder, prior: LedgerRow | None) -> None:
+        """An older holder of the account's lock left this order's submit unfinished: its
+        click may still be on its way (a frozen worker, a slow portal). Reading back now could
+        see "not landed" and submit a second time; wait until it must have landed."""
+        if self.guard is None:
+            return
+        dist, browser = self.settings.distributed, self.settings.browser
+        window = dist.lock_ttl_s + browser.navigation_timeout_s + dist.takeover_grace_s
+        delay = takeover_delay_s(prior, self.guard(), window)
+        if delay > 0:
+            logger.info("order {}: an older holder of the account left its submit unfinished; "
+                        "waiting {:.0f}s for it to land before reading the order back",
+                        order.order_no, delay)
+            await asyncio.sleep(delay)
 
     def _browser_alive(self) -> bool:
         browser = self._host.browser

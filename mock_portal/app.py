@@ -559,6 +559,8 @@ class Portal:
         if order is None:
             return self.not_found(request, session)
         form = await request.form()
+        if self.state.faults.submit_delay_ms:
+            await asyncio.sleep(self.state.faults.submit_delay_ms / 1000)
         code = str(form.get("reason", ""))
         # Browsers send textarea line breaks as CRLF; count them as one character, like maxlength.
         note = str(form.get("note", "")).replace("\r\n", "\n")

@@ -55,6 +55,9 @@ class Faults:
     rows_delay_ms: int = 300
     # The seller's funds account cannot pay the fine: cancelling a paid order is refused.
     insufficient_funds: bool = False
+    # A cancel request is held this long before the portal acts on it (a slow backend: the
+    # request has left the browser, the order changes only later).
+    submit_delay_ms: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form served by ``GET /__admin/faults``."""
@@ -139,6 +142,7 @@ _CHECKERS: dict[str, Any] = {
     "layout": _choice(LAYOUTS),
     "rows_delay_ms": _int,
     "insufficient_funds": _bool,
+    "submit_delay_ms": _int,
 }
 
 

@@ -173,7 +173,7 @@ class RedisServer(_Server):
             return
         binary = find_redis_server()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restart keeps the port
         self._spawn(
             [
                 binary,
@@ -208,6 +208,13 @@ class RedisServer(_Server):
             time.sleep(0.05)
         self._check_alive("redis-server")
         raise self._timeout_error("redis-server", self.START_TIMEOUT, last)
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop, stay down `down_s` seconds, start again on the same port: with no
+        persistence, every key and queued message is gone."""
+        self.stop()
+        time.sleep(down_s)
+        self.start()
 
     def stop(self) -> None:
         """Terminate redis-server; kill it when it has not exited after 5 s."""
@@ -271,27 +278,43 @@ class PostgresServer(_Server):
                 shutil.chown(self.workdir, user=self.SYSTEM_USER, group=self.SYSTEM_USER)
             self._initdb(bindir / "initdb")
             self.port = free_port()
-            self._spawn(
-                self._as_user(
-                    [
-                        str(bindir / "postgres"),
-                        "-D", str(self.data_dir),
-                        "-p", str(self.port),
-                        "-h", "127.0.0.1",
-                        "-k", str(self.workdir),
-                        "-c", "fsync=off",
-                        "-c", "synchronous_commit=off",
-                        "-c", "full_page_writes=off",
-                        "-c", "max_connections=200",
-                    ]
-                )
-            )  # fmt: skip
-            self._wait_ready()
-            self._postmaster_pid = self._read_postmaster_pid()
+            self._run_postgres(bindir)
             self.new_database(self.SUPERUSER)
         except BaseException:
             self.stop()
             raise
+
+    def _run_postgres(self, bindir: Path) -> None:
+        """Start the postmaster on the cluster and wait until it accepts connections."""
+        self._spawn(
+            self._as_user(
+                [
+                    str(bindir / "postgres"),
+                    "-D", str(self.data_dir),
+                    "-p", str(self.port),
+                    "-h", "127.0.0.1",
+                    "-k", str(self.workdir),
+                    "-c", "fsync=off",
+                    "-c", "synchronous_commit=off",
+                    "-c", "full_page_writes=off",
+                    "-c", "max_connections=200",
+                ]
+            )
+        )  # fmt: skip
+        self._wait_ready()
+        self._postmaster_pid = self._read_postmaster_pid()
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the postmaster (fast shutdown: every connection is cut), stay down `down_s`
+        seconds, start it again on the same port with the same data."""
+        proc = self._proc
+        assert proc is not None, "not running"
+        pid = self._postmaster_pid or self._read_postmaster_pid()
+        self._signal(pid, proc, signal.SIGINT)
+        proc.wait(self.STOP_TIMEOUT)
+        self._reap()
+        time.sleep(down_s)
+        self._run_postgres(find_postgres_bindir())
 
     def new_database(self, name: str) -> str:
         """Create database ``name`` and return its URL."""

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import yaml
 from cryptography.fernet import Fernet
 
@@ -96,16 +95,17 @@ class Cluster:
         """The Redis lock the workers take for `account` (to hold it as another worker);
         it is keyed by the account's portal identity."""
         from bot.config import load_settings
+        from bot.execute import account_lock
 
-        key = load_settings(self.config, {}).settings.portal.key(account)
-        return RedisAccountLock(redis.Redis.from_url(self.redis_url), key, ttl_s=ttl_s,
-                                namespace=self.queue)
+        settings = load_settings(self.config, {}).settings
+        lock: RedisAccountLock = account_lock(settings, account, ttl_s=ttl_s)
+        return lock
 
-    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str, config: Path | None = None) -> subprocess.Popen[bytes]:
         """A `dhbot worker` in its own process group (as if on its own machine)."""
         log = open(self.root / f"worker-{name}.log", "wb")  # noqa: SIM115 - closed by the OS
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "worker", "--config", str(self.config),
+            [sys.executable, "-m", "bot.cli", "worker", "--config", str(config or self.config),
              "--name", f"{name}@test"], cwd=self.root, env=self.env, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True)
         self.workers.append(proc)
@@ -143,24 +143,22 @@ class Cluster:
                          for p in sorted(self.root.glob("worker-*.log")))
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, request: pytest.FixtureRequest, scale_portal: PortalServer,
-            redis_server: RedisServer, postgres_server: PostgresServer) -> Iterator[Cluster]:
-    """A fresh portal, a fresh database and a queue of its own; workers stopped after."""
-    scale_portal.reset()
-    name = request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+def make_cluster(root: Path, name: str, portal: PortalServer, redis_url: str,
+                 database_url: str, **distributed: Any) -> Cluster:
+    """A workspace on `portal`, the broker at `redis_url` and the ledger at `database_url`,
+    with a queue of its own; `distributed` overrides the distributed settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DHBOT_")}
     env.update({f"DHBOT_PASSWORD_{n.upper()}": pw for n, (_, pw) in ACCOUNTS.items()})
     env["DHBOT_SESSION_KEY"] = Fernet.generate_key().decode()
     env["PYTHONPATH"] = str(REPO)
     env["PYTHONUNBUFFERED"] = "1"
-    ws = Cluster(root=tmp_path, portal=scale_portal, env=env, queue=name,
-                 redis_url=redis_server.url)
+    ws = Cluster(root=root, portal=portal, env=env, queue=name, redis_url=redis_url)
     ws.config.write_text(yaml.safe_dump({
-        "ledger": postgres_server.new_database(name),
-        "distributed": {"broker_url": redis_server.url, "queue": name, "part_size": 25,
-                        "lock_ttl_s": 6, "busy_retry_s": 0.5, "visibility_timeout_s": 20},
-        "portal": {"base_url": scale_portal.url, "profile": "mock", "accounts": [
+        "ledger": database_url,
+        "distributed": {"broker_url": redis_url, "queue": name, "part_size": 25,
+                        "lock_ttl_s": 6, "busy_retry_s": 0.5, "visibility_timeout_s": 20,
+                        **distributed},
+        "portal": {"base_url": portal.url, "profile": "mock", "accounts": [
             {"name": n, "username": user, "password_env": f"DHBOT_PASSWORD_{n.upper()}"}
             for n, (user, _) in ACCOUNTS.items()]},
         "browser": {"headless": True, "timeout_s": 5, "navigation_timeout_s": 15},
@@ -168,6 +166,22 @@ def cluster(tmp_path: Path, request: pytest.FixtureRequest, scale_portal: Portal
         "concurrency": {"pages_per_account": 3},
         "retry": {"attempts": 3, "backoff_s": 0.1, "backoff_max_s": 1},
     }, allow_unicode=True), encoding="utf-8")
+    return ws
+
+
+def queue_name(request: pytest.FixtureRequest) -> str:
+    """The test's name as a queue and database name."""
+    return request.node.name.lower().replace("[", "_").replace("]", "")[:40]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, request: pytest.FixtureRequest, scale_portal: PortalServer,
+            redis_server: RedisServer, postgres_server: PostgresServer) -> Iterator[Cluster]:
+    """A fresh portal, a fresh database and a queue of its own; workers stopped after."""
+    scale_portal.reset()
+    name = queue_name(request)
+    ws = make_cluster(tmp_path, name, scale_portal, redis_server.url,
+                      postgres_server.new_database(name))
     try:
         yield ws
     finally:

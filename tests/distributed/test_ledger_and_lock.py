@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,14 +68,21 @@ def test_intent_then_result_round_trip(ledger: Ledger) -> None:
 
 def test_stale_fencing_token_cannot_record_an_intent(ledger: Ledger) -> None:
     ledger.plan("r1", "main", [("1", "out_of_stock", ""), ("2", "out_of_stock", "")])
-    ledger.record_intent("r1", "main", "1", "out_of_stock", "", "待发货", fence=5)
+    old = ledger.take_fence("main")
+    new = ledger.take_fence("main")
+    assert new > old
+    ledger.record_intent("r1", "main", "1", "out_of_stock", "", "待发货", fence=new)
     with pytest.raises(LockLost, match="stale"):
-        ledger.record_intent("r1", "main", "2", "out_of_stock", "", "待发货", fence=4)
+        ledger.record_intent("r1", "main", "2", "out_of_stock", "", "待发货", fence=old)
+    with pytest.raises(LockLost, match="stale"):  # a token the ledger never handed out
+        ledger.record_intent("r1", "main", "2", "out_of_stock", "", "待发货", fence=new + 1)
     row = ledger.get("main", "2")
     assert row is not None and row.state == State.PLANNED, "a fenced-out intent was written"
-    ledger.record_intent("r1", "main", "2", "out_of_stock", "", "待发货", fence=5)
+    ledger.record_intent("r1", "main", "2", "out_of_stock", "", "待发货", fence=new)
     ledger.plan("r1", "other", [("3", "out_of_stock", "")])
-    ledger.record_intent("r1", "other", "3", "out_of_stock", "", "待发货", fence=1)  # own fence
+    own = ledger.take_fence("other")  # every account counts on its own
+    assert own == 1
+    ledger.record_intent("r1", "other", "3", "out_of_stock", "", "待发货", fence=own)
 
 
 def test_parts_life_cycle(ledger: Ledger) -> None:
@@ -127,9 +134,13 @@ def test_unreachable_database_is_a_clear_error() -> None:
         Ledger("postgresql://u:hunter2hunter2@127.0.0.1:1/nodb")
 
 
-def test_lock_is_exclusive_and_tokens_increase(client: redis.Redis) -> None:
-    first = RedisAccountLock(client, "main", ttl_s=5)
-    second = RedisAccountLock(client, "main", ttl_s=5)
+def _tokens(ledger: Ledger, account: str = "main") -> Callable[[], int]:
+    return lambda: ledger.take_fence(account)
+
+
+def test_lock_is_exclusive_and_tokens_increase(client: redis.Redis, ledger: Ledger) -> None:
+    first = RedisAccountLock(client, "main", ttl_s=5, tokens=_tokens(ledger))
+    second = RedisAccountLock(client, "main", ttl_s=5, tokens=_tokens(ledger))
     token = first.acquire()
     try:
         with pytest.raises(AccountBusy):
@@ -143,11 +154,12 @@ def test_lock_is_exclusive_and_tokens_increase(client: redis.Redis) -> None:
         second.check()
 
 
-def test_renewal_keeps_the_lock_past_its_ttl(client: redis.Redis) -> None:
-    with RedisAccountLock(client, "main", ttl_s=2) as held:
+def test_renewal_keeps_the_lock_past_its_ttl(client: redis.Redis, tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    with RedisAccountLock(client, "main", ttl_s=2, tokens=_tokens(ledger)) as held:
         time.sleep(3.5)
         with pytest.raises(AccountBusy):
-            RedisAccountLock(client, "main", ttl_s=2).acquire()
+            RedisAccountLock(client, "main", ttl_s=2, tokens=_tokens(ledger)).acquire()
         held.check()
 
 
@@ -156,11 +168,11 @@ def test_frozen_holder_is_fenced_out(client: redis.Redis, tmp_path: Path) -> Non
     then neither pass its own check nor record an intent in the ledger."""
     ledger = Ledger(tmp_path / "ledger.sqlite")
     ledger.plan("r1", "main", [("1", "out_of_stock", ""), ("2", "out_of_stock", "")])
-    frozen = RedisAccountLock(client, "main", ttl_s=2)
+    frozen = RedisAccountLock(client, "main", ttl_s=2, tokens=_tokens(ledger))
     old_token = frozen.acquire()
     frozen._stop.set()  # the renewal thread stops, as in a process that is paused
     time.sleep(2.5)
-    newer = RedisAccountLock(client, "main", ttl_s=5)
+    newer = RedisAccountLock(client, "main", ttl_s=5, tokens=_tokens(ledger))
     new_token = newer.acquire()
     try:
         ledger.record_intent("r1", "main", "1", "out_of_stock", "", "待发货",
@@ -178,3 +190,35 @@ def test_frozen_holder_is_fenced_out(client: redis.Redis, tmp_path: Path) -> Non
     finally:
         newer.release()
         ledger.close()
+
+
+def test_fencing_tokens_come_from_the_ledger_and_survive_a_redis_restart(
+        tmp_path: Path, ledger: Ledger) -> None:
+    """Tokens used to be a Redis counter: after a restart without persistence it started
+    at 1 again, so every new holder was refused as stale until it climbed back, and then
+    old and new holders shared a token."""
+    server = RedisServer(tmp_path / "redis")
+    with server:
+        conn = redis.Redis.from_url(server.url)
+        ledger.plan("r1", "main", [("1", "out_of_stock", ""), ("2", "out_of_stock", "")])
+        before = RedisAccountLock(conn, "main", ttl_s=5, tokens=_tokens(ledger))
+        tokens = [before.acquire()]
+        before.release()
+        tokens.append(before.acquire())
+        before.release()
+        server.restart()  # empty: no persistence
+        after = RedisAccountLock(conn, "main", ttl_s=5, tokens=_tokens(ledger))
+        tokens.append(after.acquire())
+        try:
+            assert tokens == sorted(set(tokens)), tokens  # strictly increasing
+            # The new holder is not refused as stale; the old token is.
+            ledger.record_intent("r1", "main", "1", "out_of_stock", "", "待发货",
+                                 fence=after.check())
+            with pytest.raises(LockLost, match="stale"):
+                ledger.record_intent("r1", "main", "2", "out_of_stock", "", "待发货",
+                                     fence=tokens[1])
+            row = ledger.get("main", "1")
+            assert row is not None and row.intent_fence == tokens[-1]
+        finally:
+            after.release()
+            conn.close()

@@ -46,6 +46,7 @@ def test_faults_get_put_and_validation(portal: PortalServer) -> None:
         "layout": "v1",
         "rows_delay_ms": 300,
         "insufficient_funds": False,
+        "submit_delay_ms": 0,
     }
     merged = portal.set_faults(latency_ms=5, error_rates={"detail": 0.5})
     assert merged == {**faults, "latency_ms": 5, "error_rates": {"detail": 0.5}}

@@ -45,6 +45,27 @@ def test_cancel_unpaid_order_cancels_at_once(portal: PortalServer, seller: Selle
     assert by_role(seller.page(f"/orders/detail/{order['internal_id']}"), "status") == []
 
 
+def test_submit_delay_holds_the_request_before_the_order_changes(
+    portal: PortalServer, seller: SellerClient
+) -> None:
+    """submit_delay_ms: the request has left the browser, the portal acts on it only later."""
+    import threading
+    import time
+
+    order = first(portal, "待发货")
+    portal.set_faults(submit_delay_ms=1500)
+    started = time.monotonic()
+    worker = threading.Thread(target=cancel, args=(seller, order))
+    worker.start()
+    time.sleep(0.7)
+    mid = portal.orders(account="demo_seller", status="取消审核中")
+    assert order["order_no"] not in {o["order_no"] for o in mid}, "changed before the delay"
+    worker.join(timeout=10)
+    assert time.monotonic() - started >= 1.5
+    after = portal.orders(account="demo_seller", status="取消审核中")
+    assert order["order_no"] in {o["order_no"] for o in after}
+
+
 def test_cancel_paid_order_goes_to_review_and_duplicates_are_refused(
     portal: PortalServer, seller: SellerClient
 ) -> None:
