@@ -42,6 +42,7 @@ def own_postgres() -> Iterator[PostgresServer]:
 def _cluster(tmp_path: Path, request: pytest.FixtureRequest, portal: PortalServer,
              redis_url: str, database_url: str, **distributed: object) -> Cluster:
     portal.reset()
+    (tmp_path / "ws").mkdir()
     return make_cluster(tmp_path / "ws", queue_name(request), portal, redis_url,
                         database_url, **distributed)
 
@@ -147,6 +148,7 @@ def test_frozen_worker_never_clicks_twice_after_losing_its_lock(
         assert frozen_order, cluster.worker_logs()
         time.sleep(0.5)  # the click has left: the request sits in the portal
         os.killpg(victim.pid, signal.SIGSTOP)
+        frozen_at = time.monotonic()
         try:
             scale_portal.set_faults(submit_delay_ms=0)
             cluster.start_worker("w2")
@@ -155,7 +157,9 @@ def test_frozen_worker_never_clicks_twice_after_losing_its_lock(
             os.killpg(victim.pid, signal.SIGCONT)
         assert waited.returncode == 0, (waited.stdout[-3000:] + waited.stderr
                                         + cluster.worker_logs())
-        time.sleep(5)  # the thawed worker gets its answer and finds its lock gone
+        # The portal acts on the frozen worker's requests 20 s after they arrived; count
+        # only after that (and give the thawed worker time to find its lock gone).
+        time.sleep(max(5.0, frozen_at + 20 + 3 - time.monotonic()))
         requests = Counter(r["order_no"] for r in scale_portal.cancel_requests())
         assert requests[frozen_order] == 1, (requests, cluster.worker_logs())
         assert {no: n for no, n in requests.items() if n > 1} == {}
