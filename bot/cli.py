@@ -28,7 +28,8 @@ EXIT_CODES_HELP = """Exit codes: 0 every order has an outcome other than failed,
 skipped; 1 some order failed, needs review or was skipped; 2 bad config or job (nothing done),
 or the portal refused the user name or password; 3 login needs a person (captcha or
 verification: run `dhbot login --account NAME --headed`); 4 another run holds the account;
-130 stopped by SIGINT/SIGTERM (report written)."""
+5 submit/wait: the shared ledger could not be reached; 130 stopped by SIGINT/SIGTERM (report
+written)."""
 
 
 def _console() -> Console:

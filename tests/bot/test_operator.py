@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import stat
 
 from tests.bot.conftest import Workspace, by_status
@@ -117,3 +118,26 @@ def test_real_portal_asks_for_confirmation_on_a_terminal(workspace: Workspace) -
     assert "About to cancel 1 order(s)" in text and "seller.example.invalid" in text
     assert "not confirmed; nothing was done" in text
     assert not (workspace.root / "runs").exists()
+
+
+def test_renaming_an_account_keeps_its_history(workspace: Workspace) -> None:
+    """The ledger is keyed by the portal identity (host + user name), not by the name in the
+    configuration: renamed there, the account keeps what it did (it used to start afresh,
+    and the order was read from the portal again as already_requested)."""
+    paid = by_status(workspace.portal, "待发货")[0]
+    job = workspace.write_job([{"order_no": paid}])
+    workspace.dhbot("run", str(job), check_code=0)
+    first = workspace.last_report()
+    workspace.write_config(portal={"accounts": [{
+        "name": "shop", "username": "demo_seller", "password_env": "DHBOT_PASSWORD_MAIN"}]})
+    requests = workspace.portal.stats()["requests"]
+    workspace.dhbot("run", str(job), check_code=0)
+    (row,) = workspace.last_report()["orders"]
+    assert (row["account"], row["outcome"], row["previous_run"]) == (
+        "shop", "submitted", first["run_id"])
+    assert workspace.portal.stats()["requests"] == requests, "the portal was asked again"
+    status = json.loads(workspace.dhbot("status", "--json", "--account", "shop",
+                                        check_code=0).stdout)
+    assert [(r["order_no"], r["account"], r["outcome"]) for r in status] == [
+        (paid, "shop", "submitted")]
+    assert status[0]["identity"].startswith("127.0.0.1_")

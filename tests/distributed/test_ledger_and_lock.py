@@ -222,3 +222,27 @@ def test_fencing_tokens_come_from_the_ledger_and_survive_a_redis_restart(
         finally:
             after.release()
             conn.close()
+
+
+def test_rows_kept_under_a_configured_name_move_to_the_portal_identity(
+        ledger: Ledger) -> None:
+    """Ledgers written before rows were keyed by identity: `adopt` moves every table's rows
+    from the configured name to the identity, once, and never over an existing row."""
+    ledger.plan("r1", "main", [("1", "out_of_stock", ""), ("2", "out_of_stock", "")])
+    ledger.record_intent("r1", "main", "1", "out_of_stock", "", "待发货")
+    ledger.record_result("r1", "main", "1", Outcome.SUBMITTED, status_before="待发货",
+                         status_after="取消审核中", attempts=1)
+    ledger.plan("r2", "ident-b", [("2", "price_error", "")])  # already there: kept
+    ledger.save_session("main", b"sealed")
+    ledger.take_fence("main")
+    moved = ledger.adopt({"main": "ident-b", "other": "ident-o"})
+    assert moved == 1
+    assert ledger.get("main", "1") is None
+    row = ledger.get("ident-b", "1")
+    assert row is not None and row.outcome == Outcome.SUBMITTED
+    two = ledger.get("ident-b", "2")
+    assert two is not None and two.reason == "price_error"  # not overwritten
+    assert [e["kind"] for e in ledger.events("ident-b", "1")] == ["intent", "result"]
+    assert ledger.load_session("ident-b") == b"sealed" and ledger.load_session("main") is None
+    assert ledger.take_fence("ident-b") == 2  # the fence moved with its count
+    assert ledger.adopt({"main": "ident-b"}) == 0  # nothing left to move
