@@ -225,15 +225,19 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
         wanted = (wanted or []) + [o.order_no for o in load_job(job_file, profile).orders]
     from bot.execute import existing_ledger
 
+    portal = loaded.settings.portal
+    key = portal.key(account) if account is not None else None  # unknown name: exit 2
+    names = {portal.key(a.name): a.name for a in portal.accounts}  # identity → name shown
     ledger = existing_ledger(loaded)
     rows = []
     if ledger is not None:
-        rows = ledger.rows(account=account, order_nos=wanted)
+        rows = ledger.rows(account=key, order_nos=wanted)
         ledger.close()
     known = {r.order_no for r in rows}
     unknown = [n for n in (wanted or []) if n not in known]
     if as_json:
-        data = [{"order_no": r.order_no, "account": r.account,
+        data = [{"order_no": r.order_no, "account": names.get(r.account, r.account),
+                 "identity": r.account,
                  "outcome": r.outcome.value if r.outcome else None, "state": r.state.value,
                  "status_after": r.status_after, "updated_at": r.updated_at,
                  "run_id": r.run_id, "submitted_run": r.submitted_run,
@@ -251,8 +255,9 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
     for r in rows:
         outcome = r.outcome.value if r.outcome else f"({r.state.value})"
         review = " ".join(x for x in (r.review_result, r.review_comment, r.cancel_date) if x)
-        table.add_row(r.order_no, r.account, outcome, r.status_after or "", r.updated_at,
-                      r.run_id or "", r.submitted_run or "", review)
+        table.add_row(r.order_no, names.get(r.account, r.account), outcome,
+                      r.status_after or "", r.updated_at, r.run_id or "",
+                      r.submitted_run or "", review)
     for n in unknown:
         table.add_row(n, "", "(never seen)", "", "", "", "", "")
     _console().print(table)

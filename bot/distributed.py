@@ -519,7 +519,11 @@ def _give_up(run_id: str, part_no: int, why: str) -> None:
         if part is None or part["state"] in FINISHED:
             return
         orders = [JobOrder(**o) for o in json.loads(part["orders"])]
-        done = _skipped(ledger, run_id, part["account"], orders, why)
+        try:
+            key = _STATE.loaded.settings.portal.key(part["account"])
+        except ConfigError:  # this worker does not know the account: as it was recorded
+            key = part["account"]
+        done = _skipped(ledger, run_id, part["account"], key, orders, why)
         results = [order_to_json(r) for r in done]
         ledger.finish_part(run_id, part_no, state="failed",
                            summary=dict(Counter(r.outcome.value for r in done)),
@@ -528,7 +532,7 @@ def _give_up(run_id: str, part_no: int, why: str) -> None:
         ledger.close()
 
 
-def _skipped(ledger: Ledger, run_id: str, account: str, orders: list[JobOrder],
+def _skipped(ledger: Ledger, run_id: str, account: str, key: str, orders: list[JobOrder],
              why: str) -> list[OrderResult]:
     """The results of orders a part could not finish. The ledger has the last word: an
     order it records as done keeps that outcome (a part that broke off after finishing
@@ -536,7 +540,7 @@ def _skipped(ledger: Ledger, run_id: str, account: str, orders: list[JobOrder],
     are `skipped` with the reason."""
     results = []
     for o in orders:
-        row = ledger.get(account, o.order_no)
+        row = ledger.get(key, o.order_no)
         if row is not None and row.state == State.DONE and row.outcome is not None:
             results.append(OrderResult(
                 order_no=o.order_no, account=account, outcome=row.outcome,
@@ -580,8 +584,8 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             logger.warning("run {} part {}: {}", run_id, part_no, why)
             ledger.note_part(run_id, part_no, why)
             raise task.retry(countdown=max(5.0, dist.busy_retry_s * 4)) from None
-        lock = RedisAccountLock(_redis(), account.key(settings.portal.base_url),
-                                tokens=lambda: ledger.take_fence(account.name),
+        key = account.key(settings.portal.base_url)
+        lock = RedisAccountLock(_redis(), key, tokens=lambda: ledger.take_fence(key),
                                 name=account.name, ttl_s=dist.lock_ttl_s,
                                 namespace=dist.queue)
         try:
@@ -598,7 +602,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
                           run_dir=settings.paths.runs_dir / run_id / f"part-{part_no:03d}")
         report: RunReport | None = None
         try:
-            if not settings.distributed_ledger or ledger.load_session(account.name) is None:
+            if not settings.distributed_ledger or ledger.load_session(key) is None:
                 account.password()  # missing on this worker: ConfigError, said per order
             ctx.loop, ctx.host = _browser(settings)
             report, _ = execute_part(loaded, account, _STATE.profile, orders, ctx,
@@ -627,7 +631,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             assert stopped is not None
             report = RunReport(run_id=run_id, job="", account=account.name,
                                started_at=now_iso(), exit_code=stopped.exit_code)
-            report.orders = _skipped(ledger, run_id, account.name, orders, str(stopped))
+            report.orders = _skipped(ledger, run_id, account.name, key, orders, str(stopped))
         results = [order_to_json(r) for r in report.orders]
         for data in results:  # relative to the run's folder, where the merged report goes
             data["artifacts"] = [f"{ctx.run_dir.name}/{a}" for a in data["artifacts"]]

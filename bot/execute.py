@@ -41,8 +41,19 @@ def new_run_id() -> str:
 
 
 def ledger_for(loaded: LoadedSettings) -> Ledger:
-    """The configured ledger (by default the SQLite file in the state folder)."""
-    return Ledger(loaded.settings.ledger_url)
+    """The configured ledger (by default the SQLite file in the state folder), its rows
+    keyed by the accounts' portal identities (rows kept under a configured name move)."""
+    ledger = Ledger(loaded.settings.ledger_url)
+    portal = loaded.settings.portal
+    try:
+        moved = ledger.adopt({a.name: portal.key(a.name) for a in portal.accounts})
+    except BaseException:
+        ledger.close()
+        raise
+    if moved:
+        logger.info("ledger: {} orders kept under account names now go by portal identity",
+                    moved)
+    return ledger
 
 
 def existing_ledger(loaded: LoadedSettings) -> Ledger | None:
@@ -70,7 +81,8 @@ def sync_accounts(loaded: LoadedSettings, account: AccountConfig, profile: Profi
     """Re-read every order of the account waiting for review; None when there is none."""
     ledger = ledger_for(loaded)
     try:
-        rows = ledger.rows(account=account.name, outcomes=PENDING_OUTCOMES)
+        rows = ledger.rows(account=loaded.settings.portal.key(account.name),
+                           outcomes=PENDING_OUTCOMES)
     finally:
         ledger.close()
     if not rows:
@@ -178,7 +190,7 @@ def account_lock(settings: Settings, account: str, wait_s: float = 0.0,
     def token() -> int:  # fencing tokens come from the ledger (see bot.distlock)
         ledger = Ledger(settings.ledger_url)
         try:
-            return ledger.take_fence(account)
+            return ledger.take_fence(key)
         finally:
             ledger.close()
 

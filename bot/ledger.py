@@ -1,5 +1,9 @@
 """The ledger: what dhbot planned, was about to do, and did, per account and order.
 
+An account is its portal identity (`AccountConfig.key`: portal host + user name), never its
+name in the configuration: renaming an account keeps its history, and `adopt` moves rows
+of ledgers written before that to the identity.
+
 One interface, two databases (SQLAlchemy): SQLite for one machine (the default; WAL mode
 with synchronous=FULL, so a committed row survives the process being killed and the
 machine losing power) and PostgreSQL when workers on many machines share the work. The
@@ -467,6 +471,38 @@ class Ledger:
         """Every event of one order, oldest first."""
         return self._query("SELECT * FROM events WHERE account=:a AND order_no=:n ORDER BY id",
                            {"a": account, "n": order_no})
+
+    def adopt(self, keys: Mapping[str, str]) -> int:
+        """Move what is kept under a configured account name (ledgers written before rows
+        were keyed by identity) to its portal identity key: orders, their events, the
+        fencing token and the saved session. What the identity already has is never
+        overwritten. Returns the number of orders moved."""
+        pairs = {name: key for name, key in keys.items() if name != key}
+        if not pairs:
+            return 0
+        marks = ",".join(f":n{i}" for i in range(len(pairs)))
+        names = {f"n{i}": name for i, name in enumerate(pairs)}
+        found = self._query(
+            f"SELECT account FROM orders WHERE account IN ({marks}) UNION SELECT account"
+            f" FROM sessions WHERE account IN ({marks}) UNION SELECT account FROM fences"
+            f" WHERE account IN ({marks})", names)
+        if not found:  # the usual case: nothing to move, no write
+            return 0
+        moved = 0
+        with self._tx() as db:
+            for name in {row["account"] for row in found}:
+                args = {"n": name, "k": pairs[name]}
+                moved += db.execute(text(
+                    "UPDATE orders SET account=:k WHERE account=:n AND order_no NOT IN"
+                    " (SELECT order_no FROM orders WHERE account=:k)"), args).rowcount
+                db.execute(text(
+                    "UPDATE events SET account=:k WHERE account=:n AND order_no NOT IN"
+                    " (SELECT order_no FROM orders WHERE account=:n)"), args)
+                for table in ("fences", "sessions"):
+                    db.execute(text(
+                        f"UPDATE {table} SET account=:k WHERE account=:n AND NOT EXISTS"
+                        f" (SELECT 1 FROM {table} WHERE account=:k)"), args)
+        return moved
 
     # -- runs ------------------------------------------------------------------------------
 

@@ -165,6 +165,8 @@ class AccountRunner:
         # Distributed workers: raises LockLost unless this worker still holds the account's
         # lock, else returns the lock's fencing token (checked again by the ledger).
         self.guard = guard
+        # The ledger knows the account by its portal identity, not by its configured name.
+        self.key = account.key(settings.portal.base_url)
         self.pacer = Pacer(settings.concurrency.requests_per_minute)
         self.results: dict[str, OrderResult] = {}
         self.stopped_by: BotError | None = None
@@ -184,7 +186,7 @@ class AccountRunner:
         """Work through `orders`; returns one result per order, in job order."""
         todo: list[_Work] = []
         for order in orders:
-            prior = self.ledger.get(self.account.name, order.order_no)
+            prior = self.ledger.get(self.key, order.order_no)
             if prior is None or not prior.is_final or prior.outcome is None:
                 todo.append(_Work(order, "cancel"))
             elif prior.outcome in PENDING_OUTCOMES and not self.dry_run:
@@ -198,7 +200,7 @@ class AccountRunner:
                 self._finish(self._from_ledger(order, prior), record=False)
         planned = [w.order for w in todo if w.kind == "cancel"]
         if not self.dry_run and planned:
-            self.ledger.plan(self.run_id, self.account.name,
+            self.ledger.plan(self.run_id, self.key,
                              [(o.order_no, o.reason, o.note) for o in planned])
         if todo:
             await self._drive(host, todo)
@@ -301,7 +303,7 @@ class AccountRunner:
         if record and not self.dry_run and result.outcome not in (Outcome.SKIPPED,
                                                                   Outcome.WOULD_SUBMIT):
             self.ledger.record_result(
-                self.run_id, result.account, result.order_no, result.outcome,
+                self.run_id, self.key, result.order_no, result.outcome,
                 status_before=result.status_before, status_after=result.status_after,
                 attempts=result.attempts, error=result.error,
                 keep_intent=result.outcome == Outcome.NEEDS_REVIEW,
@@ -334,7 +336,7 @@ class AccountRunner:
                 f"not attempted: the portal's pages no longer match the profile "
                 f"({self._broken}); fix the profile (run `dhbot check`) and run the job again"))
         tab.retry.count = 0
-        prior = self.ledger.get(self.account.name, order.order_no)
+        prior = self.ledger.get(self.key, order.order_no)
         state = _OrderState(intent_unknown=bool(prior and prior.intent_unknown))
         if state.intent_unknown:
             logger.info("order {}: an earlier submit's result is unknown; reading it back first",
@@ -496,7 +498,7 @@ class AccountRunner:
         result.reason, result.note = prior.reason or order.reason, prior.note or order.note
         if outcome != prior.outcome or facts.status != prior.status_after:
             self.ledger.record_review(
-                self.run_id, self.account.name, order.order_no, outcome,
+                self.run_id, self.key, order.order_no, outcome,
                 status_after=facts.status, review_result=facts.review_result,
                 review_comment=facts.review_comment, cancel_date=facts.cancel_date)
         result.synced = True
@@ -526,7 +528,7 @@ class AccountRunner:
                     self.guard()  # LockLost: another worker has the account now
                 answer = await form.send(text)
                 if answer == MessageResult.SENT:
-                    self.ledger.record_message(self.run_id, self.account.name, order.order_no)
+                    self.ledger.record_message(self.run_id, self.key, order.order_no)
                     result.message_sent = True
                     logger.info("order {}: message sent to the buyer", order.order_no)
                     return
@@ -605,7 +607,7 @@ class AccountRunner:
             return self._result(order, Outcome.WOULD_SUBMIT, attempts=state.attempts,
                                 retries=state.retries, status_before=before.status,
                                 status_after=before.status, artifacts=[shot])
-        self.ledger.record_intent(self.run_id, self.account.name, order.order_no, order.reason,
+        self.ledger.record_intent(self.run_id, self.key, order.order_no, order.reason,
                                   order.note, before.status,
                                   fence=self.guard() if self.guard else None)
         state.intent_unknown = True

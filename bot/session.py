@@ -122,18 +122,21 @@ class SealedSessionStore:
     database dump or backup never carries a usable session cookie.
     """
 
-    def __init__(self, ledger: Ledger, account: str, key: str) -> None:
+    def __init__(self, ledger: Ledger, account: str, key: str,
+                 identity: str | None = None) -> None:
+        # Stored under the account's portal identity; `account` is what messages call it.
         from cryptography.fernet import Fernet
 
         self.ledger = ledger
         self.account = account
+        self.identity = identity or account
         self._fernet = Fernet(key.encode())
 
     def load(self) -> dict[str, Any] | None:
         """The stored session, or None (also when it was sealed with another key)."""
         from cryptography.fernet import InvalidToken
 
-        sealed = self.ledger.load_session(self.account)
+        sealed = self.ledger.load_session(self.identity)
         if sealed is None:
             return None
         try:
@@ -146,7 +149,8 @@ class SealedSessionStore:
 
     def save(self, state: dict[str, Any]) -> None:
         """Encrypt and store the session."""
-        self.ledger.save_session(self.account, self._fernet.encrypt(json.dumps(state).encode()))
+        self.ledger.save_session(self.identity,
+                                 self._fernet.encrypt(json.dumps(state).encode()))
 
     def __str__(self) -> str:
         return f"the ledger database {self.ledger.url} (encrypted)"
@@ -178,7 +182,7 @@ def session_store(settings: Settings, account: str, ledger: Ledger | None) -> Se
             f"import Fernet; print(Fernet.generate_key().decode())\")")
     redactor.add(key)
     try:
-        return SealedSessionStore(ledger, account, key)
+        return SealedSessionStore(ledger, account, key, settings.portal.key(account))
     except ValueError as exc:
         raise ConfigError(f"{var}: not a valid key ({exc}); it must be 32 url-safe "
                           "base64-encoded bytes, as Fernet.generate_key() makes") from exc

@@ -124,8 +124,8 @@ def test_renaming_an_account_keeps_its_history(workspace: Workspace) -> None:
     """The ledger is keyed by the portal identity (host + user name), not by the name in the
     configuration: renamed there, the account keeps what it did (it used to start afresh,
     and the order was read from the portal again as already_requested)."""
-    paid = by_status(workspace.portal, "待发货")[0]
-    job = workspace.write_job([{"order_no": paid}])
+    unpaid = by_status(workspace.portal, "等待买家付款")[0]  # cancelled at once: final
+    job = workspace.write_job([{"order_no": unpaid}])
     workspace.dhbot("run", str(job), check_code=0)
     first = workspace.last_report()
     workspace.write_config(portal={"accounts": [{
@@ -134,10 +134,10 @@ def test_renaming_an_account_keeps_its_history(workspace: Workspace) -> None:
     workspace.dhbot("run", str(job), check_code=0)
     (row,) = workspace.last_report()["orders"]
     assert (row["account"], row["outcome"], row["previous_run"]) == (
-        "shop", "submitted", first["run_id"])
+        "shop", "cancelled", first["run_id"])
     assert workspace.portal.stats()["requests"] == requests, "the portal was asked again"
     status = json.loads(workspace.dhbot("status", "--json", "--account", "shop",
                                         check_code=0).stdout)
     assert [(r["order_no"], r["account"], r["outcome"]) for r in status] == [
-        (paid, "shop", "submitted")]
+        (unpaid, "shop", "cancelled")]
     assert status[0]["identity"].startswith("127.0.0.1_")

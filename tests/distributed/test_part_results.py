@@ -23,7 +23,7 @@ def test_a_broken_off_part_reports_what_the_ledger_recorded(tmp_path: Path) -> N
                              status_before="已发货", status_after="已发货", attempts=1)
         ledger.record_intent("run-1", "b", "1455953152", "out_of_stock", "缺货", "待发货")
 
-        results = {r.order_no: r for r in _skipped(ledger, "run-1", "b", orders,
+        results = {r.order_no: r for r in _skipped(ledger, "run-1", "b", "b", orders,
                                                     "Redis connection lost")}
     finally:
         ledger.close()

@@ -205,7 +205,11 @@ def test_login_on_the_shared_ledger_seals_the_session_for_every_worker(
     config = yaml.safe_load(cluster.config.read_text())
     ledger = Ledger(config["ledger"])
     try:
-        sealed = ledger.load_session("b")
+        from bot.config import load_settings
+
+        key = load_settings(cluster.config, {}).settings.portal.key("b")
+        assert ledger.load_session("b") is None  # kept under the portal identity
+        sealed = ledger.load_session(key)
     finally:
         ledger.close()
     assert sealed is not None
