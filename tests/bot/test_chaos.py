@@ -64,22 +64,29 @@ def _chaos(workspace: Workspace, layout: Layout, orders: int, kills: int, seed: 
     # Rerun until the job is complete; the faults stay on, and the first rerun loses its
     # Chromium once in the middle.
     for attempt in range(4):
-        proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", str(job)],
-                                cwd=workspace.root, env=workspace.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        err_path = workspace.root / f"rerun-{attempt}.err"
+        with open(err_path, "wb") as err:  # a file, not a pipe: a full pipe would block it
+            proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", str(job)],
+                                    cwd=workspace.root, env=workspace.env,
+                                    stdout=subprocess.DEVNULL, stderr=err)
         family: set[int] = set()
-        before = len(portal.cancel_requests())
+        before = portal.stats()["requests"]
         browser_killed = attempt > 0
         while proc.poll() is None:
             family |= descendants(proc.pid)
-            if not browser_killed and len(portal.cancel_requests()) > before:
+            # Mid-run: once it has logged in and is working through the orders.
+            if not browser_killed and portal.stats()["requests"] > before + 10:
                 browser = chromium_main(proc.pid)
                 if browser is not None:
                     os.kill(browser, signal.SIGKILL)
                     browser_killed = True
             time.sleep(0.2)
-        assert proc.returncode in (0, 1), proc.stderr
+        stderr = err_path.read_text(errors="replace")
+        assert proc.returncode in (0, 1), stderr[-3000:]
         assert not wait_gone(family), "Chromium left after a run"
+        if attempt == 0:
+            assert browser_killed, "the run ended before its browser could be killed"
+            assert "Chromium died" in stderr and "starting it again" in stderr, stderr[-3000:]
         if proc.returncode == 0:
             break
     report = workspace.last_report()
