@@ -36,7 +36,7 @@ test: setup services lint
 # profiles and the locator grammar, jobs, configuration, the history rule, the mock portal.
 test-fast: setup lint
 	$(PY) -m pytest -q tests/flows tests/bot/test_job.py tests/bot/test_config.py \
-		tests/bot/test_history.py tests/mock_portal
+		tests/bot/test_outcome_decisions.py tests/mock_portal
 
 test-distributed: setup services
 	$(PY) -m pytest -m distributed tests

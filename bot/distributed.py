@@ -50,11 +50,11 @@ from bot.errors import (
     UsageError,
 )
 from bot.job import Job, JobOrder
-from bot.ledger import Ledger, Outcome, State, now_iso
+from bot.ledger import Ledger, now_iso
 from bot.log import mask_url, redactor
+from bot.outcomes import OrderResult, Outcome, State, run_exit_code
 from bot.progress import RunProgress
-from bot.report import BAD_OUTCOMES, RunReport, order_from_json, order_to_json
-from bot.runner import OrderResult
+from bot.report import RunReport, order_from_json, order_to_json
 from bot.session import BrowserHost
 from flows.profile import Profile
 
@@ -408,10 +408,9 @@ def _report(run: dict[str, Any], parts: list[dict[str, Any]], accounts: list[str
             stops.append((part["exit_code"] or 1,
                           f"part {part['part_no']} ({part['account']}): {part['error']}"))
     if stops:
-        report.exit_code = max(code for code, _ in stops)
         report.stopped = "; ".join(text for _, text in stops)
-    elif any(r.outcome in BAD_OUTCOMES for r in report.orders):
-        report.exit_code = 1
+    report.exit_code = run_exit_code((r.outcome for r in report.orders),
+                                     [code for code, _ in stops])
     return report
 
 

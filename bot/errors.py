@@ -98,12 +98,15 @@ class BrowserGone(BotError):
 
 
 class FlowError(BotError):
-    """A step of a portal flow failed; carries where it happened."""
+    """A step of a portal flow failed; carries where it happened. `unsettled`: the tab may
+    not be where the flow left it (a load broke off), so the next step starts afresh."""
 
-    def __init__(self, message: str, *, step: str = "", page: str = "") -> None:
+    def __init__(self, message: str, *, step: str = "", page: str = "",
+                 unsettled: bool = False) -> None:
         super().__init__(message)
         self.step = step
         self.page = page
+        self.unsettled = unsettled
 
     def __str__(self) -> str:
         where = " ".join(p for p in (f"page={self.page}" if self.page else "",

@@ -20,12 +20,13 @@ from rich.console import Console
 from bot.config import AccountConfig, LoadedSettings, Settings
 from bot.errors import BotError, DeadlineReached, Interrupted
 from bot.job import Job, JobOrder
-from bot.ledger import PENDING_OUTCOMES, Ledger, now_iso, sqlite_path
+from bot.ledger import Ledger, now_iso, sqlite_path
 from bot.lock import AccountLock
 from bot.log import add_run_log, redactor
+from bot.outcomes import PENDING_OUTCOMES, OrderResult, run_exit_code
 from bot.progress import RunProgress
-from bot.report import BAD_OUTCOMES, RunReport
-from bot.runner import AccountRunner, OrderResult
+from bot.report import RunReport
+from bot.runner import AccountRunner
 from bot.session import BrowserHost
 from flows.profile import Profile
 
@@ -157,11 +158,10 @@ def _run_locked(loaded: LoadedSettings, account: AccountConfig, profile: Profile
         report.finished_at = now_iso()
         if stopped is not None:
             report.stopped = str(stopped)
-            report.exit_code = stopped.exit_code
             if part is not None:
                 part.stopped_by = stopped
-        elif any(r.outcome in BAD_OUTCOMES for r in report.orders):
-            report.exit_code = 1
+        report.exit_code = run_exit_code((r.outcome for r in report.orders),
+                                         [stopped.exit_code] if stopped else [])
         if part is None:
             ledger.finish_run(run_id, report.summary)
         path = report.write(run_dir, report_copy)

@@ -20,7 +20,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,39 +41,7 @@ from sqlalchemy.engine import make_url
 
 from bot.errors import ConfigError, LockLost
 from bot.log import mask_url, redactor
-
-
-class Outcome(StrEnum):
-    """What happened to an order."""
-
-    SUBMITTED = "submitted"  # request accepted, waiting for the platform's review
-    CANCELLED = "cancelled"  # cancelled (at once, or review approved)
-    ALREADY_REQUESTED = "already_requested"
-    ALREADY_CANCELLED = "already_cancelled"
-    NOT_CANCELLABLE = "not_cancellable"
-    NOT_FOUND = "not_found"
-    REJECTED = "rejected"  # the platform's review refused the request
-    NEEDS_REVIEW = "needs_review"  # a person must look: result could not be determined
-    FAILED = "failed"
-    WOULD_SUBMIT = "would_submit"  # dry run
-    SKIPPED = "skipped"  # not reached: the run was interrupted or the account stopped
-
-
-# Outcomes after which a rerun must not act on the order again.
-FINAL_OUTCOMES = frozenset({
-    Outcome.SUBMITTED, Outcome.CANCELLED, Outcome.ALREADY_REQUESTED, Outcome.ALREADY_CANCELLED,
-    Outcome.REJECTED,
-})
-# Outcomes meaning the platform has not decided yet (sync re-reads them).
-PENDING_OUTCOMES = frozenset({Outcome.SUBMITTED, Outcome.ALREADY_REQUESTED})
-
-
-class State(StrEnum):
-    """Where an order is in its life inside dhbot."""
-
-    PLANNED = "planned"
-    INTENT = "intent"  # about to submit / submitted, result not yet known
-    DONE = "done"
+from bot.outcomes import FINAL_OUTCOMES, Outcome, State, moves_forward
 
 
 @dataclass(frozen=True)
@@ -195,34 +162,6 @@ Table(
 _ADDED_COLUMNS = {"runs": {"mode": "TEXT"},
                   "orders": {"submitted_run": "TEXT", "intent_fence": "BIGINT"},
                   "parts": {"heartbeat_at": "TEXT", "sent_at": "TEXT", "queue": "TEXT"}}
-
-
-def moves_forward(state: State | None, outcome: Outcome | None, new: Outcome) -> bool:
-    """May an order's recorded outcome become `new`? History only moves forward: a final
-    outcome is never replaced by a failure of a later run; a request waiting for review may
-    only become cancelled or rejected (or stay what it is)."""
-    if state != State.DONE or outcome not in FINAL_OUTCOMES:
-        return True
-    if outcome in PENDING_OUTCOMES:
-        return new in (outcome, Outcome.CANCELLED, Outcome.REJECTED)
-    return new == outcome
-
-
-def takeover_delay_s(row: LedgerRow | None, token: int | None, window_s: float,
-                     now: datetime | None = None) -> float:
-    """Seconds a new holder of an account's lock (fencing token `token`) must wait before
-    it reads back an order whose submit was left unfinished by an *older* holder.
-
-    That holder passed its lock check before it clicked, so its click left within the lock's
-    lifetime of the intent, and the browser gives up on a request after the navigation
-    timeout: `window_s` (lock TTL + navigation timeout + a grace) after the intent, a click
-    that was on its way has landed, and reading the order back tells the truth. 0 when the
-    intent is this holder's own, is not fenced (one machine) or is old enough."""
-    if (row is None or not row.intent_unknown or token is None or row.intent_fence is None
-            or row.intent_fence >= token or row.intent_at is None):
-        return 0.0
-    since = ((now or datetime.now(UTC)) - datetime.fromisoformat(row.intent_at)).total_seconds()
-    return max(0.0, window_s + 1 - since)  # intent_at has whole seconds
 
 
 def now_iso() -> str:

@@ -15,7 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bot.runner import OrderResult
+from bot.outcomes import OrderResult
 
 
 class RunProgress:

@@ -22,7 +22,8 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from bot.errors import UsageError
-from bot.ledger import Outcome
+from bot.outcomes import LABELS_ZH, Outcome
+from bot.outcomes import PROBLEM_OUTCOMES as PROBLEMS
 from bot.session import write_private
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -30,23 +31,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 CSV_COLUMNS = ("order_no", "account", "outcome", "status_before", "status_after", "reason",
                "note", "attempts", "retries", "error", "artifacts")
 
-# Outcomes a person has to act on: highlighted in the page, <failure> in junit.xml.
-PROBLEM_OUTCOMES = frozenset({Outcome.FAILED.value, Outcome.NEEDS_REVIEW.value})
-
-# What each outcome means, in the portal's language, for the page's summary.
-OUTCOME_LABELS: dict[str, str] = {
-    Outcome.SUBMITTED.value: "已提交取消申请",
-    Outcome.CANCELLED.value: "已取消",
-    Outcome.ALREADY_REQUESTED.value: "此前已申请",
-    Outcome.ALREADY_CANCELLED.value: "此前已取消",
-    Outcome.NOT_CANCELLABLE.value: "不可取消",
-    Outcome.NOT_FOUND.value: "未找到订单",
-    Outcome.REJECTED.value: "平台驳回",
-    Outcome.NEEDS_REVIEW.value: "需人工核查",
-    Outcome.FAILED.value: "失败",
-    Outcome.WOULD_SUBMIT.value: "演练：将提交",
-    Outcome.SKIPPED.value: "未处理",
-}
+# render.py reads report.json, where outcomes are plain strings.
+PROBLEM_OUTCOMES = frozenset(o.value for o in PROBLEMS)
+OUTCOME_LABELS: dict[str, str] = {o.value: label for o, label in LABELS_ZH.items()}
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".webp": "image/webp"}

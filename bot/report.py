@@ -11,12 +11,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bot.ledger import Outcome
-from bot.runner import OrderResult
+from bot.outcomes import BAD_OUTCOMES, OrderResult, Outcome
 from bot.session import write_private
 
 # Outcomes that make the run's exit status non-zero.
-BAD_OUTCOMES = frozenset({Outcome.FAILED, Outcome.NEEDS_REVIEW, Outcome.SKIPPED})
 
 
 @dataclass

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Literal
 
 from loguru import logger
-from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page
 
 from bot.config import AccountConfig, Settings
 from bot.errors import (
@@ -32,10 +30,22 @@ from bot.errors import (
     TransientError,
 )
 from bot.job import JobOrder
-from bot.ledger import PENDING_OUTCOMES, Ledger, LedgerRow, Outcome, takeover_delay_s
+from bot.ledger import Ledger, LedgerRow
 from bot.log import redactor
+from bot.outcomes import (
+    Act,
+    OrderResult,
+    Outcome,
+    after_failure,
+    after_submit,
+    before_submit,
+    from_ledger,
+    not_found,
+    review,
+    takeover_delay_s,
+)
 from bot.session import AccountSession, BrowserHost, session_store, write_private
-from flows.base_page import PortalPage, StepRetry
+from flows.base_page import Page, PortalPage, StepRetry
 from flows.message_page import MessageResult
 from flows.order_detail_page import OrderDetailPage, OrderFacts
 from flows.order_list_page import OrderListPage
@@ -47,28 +57,6 @@ RECYCLE_TABS_EVERY = 100
 # Waiting out the portal's buyer-message rate limit: first pause, and the most in total.
 MESSAGE_WAIT_FIRST_S = 5.0
 MESSAGE_WAIT_MAX_S = 180.0
-
-
-@dataclass
-class OrderResult:
-    """What happened to one order in this run (one row of the report)."""
-
-    order_no: str
-    account: str
-    outcome: Outcome
-    reason: str
-    note: str
-    status_before: str | None = None
-    status_after: str | None = None
-    attempts: int = 0
-    retries: int = 0
-    error: str | None = None
-    artifacts: list[str] = field(default_factory=list)
-    previous_run: str | None = None
-    duration_s: float = 0.0
-    synced: bool = False
-    message_sent: bool = False
-    notice: str | None = None  # what the portal said after the submit, word for word
 
 
 class Pacer:
@@ -139,7 +127,7 @@ class _Tab:
         """Fresh tabs: a renderer's memory grows with every page it has shown."""
         for page in (self.page, self.detail):
             if page is not None:
-                await page.close()
+                await session.close_page(page)
         self.page = self.last = await session.new_page()
         self.detail = None
         self.list_page = None
@@ -187,10 +175,11 @@ class AccountRunner:
         todo: list[_Work] = []
         for order in orders:
             prior = self.ledger.get(self.key, order.order_no)
-            if prior is None or not prior.is_final or prior.outcome is None:
+            kind = from_ledger(bool(prior and prior.is_final), prior.outcome if prior else None,
+                               self.dry_run)
+            if kind == "cancel" or prior is None:
                 todo.append(_Work(order, "cancel"))
-            elif prior.outcome in PENDING_OUTCOMES and not self.dry_run:
-                # Asked for earlier: read the platform's answer before reporting it.
+            elif kind == "sync":  # asked for earlier: read the platform's answer first
                 todo.append(_Work(order, "sync", prior))
             elif self._message_due(order, prior.outcome, prior.message_sent_at) \
                     and not self.dry_run:
@@ -391,7 +380,7 @@ class AccountRunner:
                                  "the rest without trying. Run `dhbot check`.",
                                  self._mismatches, exc.key)
                 return await self._fail(tab, order, state, exc)
-            except (TransientError, PlaywrightError) as exc:
+            except TransientError as exc:
                 if not self._browser_alive():
                     # Chromium died: not the order's fault. Start a new one (bounded), then
                     # this order starts over; an open submit is read back first.
@@ -406,7 +395,7 @@ class AccountRunner:
                 delay = self._backoff(state.attempts)
                 logger.warning("order {}: {}; retry {} in {:.1f}s", order.order_no,
                                _short(exc), state.retries, delay)
-                tab.list_page = None if isinstance(exc, PlaywrightError) else tab.list_page
+                tab.list_page = None if exc.unsettled else tab.list_page
                 await asyncio.sleep(delay)
             except FlowError as exc:
                 return await self._fail(tab, order, state, exc)
@@ -480,21 +469,12 @@ class AccountRunner:
         detail = await list_page.open_order(order.order_no, tab.detail)
         tab.last = detail.page
         facts = await detail.read()
-        meaning = self.profile.status_meaning(facts.status)
-        outcome = prior.outcome
-        error = None
-        if meaning == "cancelled":
-            outcome = Outcome.CANCELLED
-        elif meaning == "cancellable":
-            outcome = Outcome.REJECTED
-            error = (f"the platform rejected the cancellation: {facts.review_comment or '-'}; "
-                     "not resubmitted, a person must decide")
-        elif meaning != "pending_review":
-            outcome = Outcome.NEEDS_REVIEW
-            error = f"the order waiting for review now shows {facts.status}"
+        decided = review(prior.outcome, self.profile.status_meaning(facts.status),
+                         facts.status, facts.review_comment)
+        outcome = decided.outcome or prior.outcome
         result = self._result(order, outcome, attempts=state.attempts, retries=state.retries,
                               status_before=prior.status_after, status_after=facts.status,
-                              previous_run=prior.run_id, error=error)
+                              previous_run=prior.run_id, error=decided.why)
         result.reason, result.note = prior.reason or order.reason, prior.note or order.note
         if outcome != prior.outcome or facts.status != prior.status_after:
             self.ledger.record_review(
@@ -540,7 +520,7 @@ class AccountRunner:
                 await asyncio.sleep(delay)
                 waited += delay
                 delay = min(delay * 2, 30.0)
-        except (FlowError, PlaywrightError) as exc:
+        except FlowError as exc:
             tab.list_page = None
             note = f"buyer message not sent ({_short(exc)}); the next run tries again"
             result.error = f"{result.error}; {note}" if result.error else note
@@ -559,49 +539,33 @@ class AccountRunner:
                        state: _OrderState) -> OrderResult:
         tab.last = tab.page  # evidence shows the tab where a step fails
         if not await list_page.find(order.order_no):
-            if state.intent_unknown:
-                return self._result(order, Outcome.NEEDS_REVIEW, attempts=state.attempts,
-                                    retries=state.retries, status_before=state.status_before,
-                                    error="a submit was attempted but the order is no longer "
-                                          "found; check it in the portal")
-            return self._result(order, Outcome.NOT_FOUND, attempts=state.attempts,
-                                retries=state.retries)
+            gone = not_found(state.intent_unknown)
+            assert gone.outcome is not None
+            return self._result(order, gone.outcome, attempts=state.attempts,
+                                retries=state.retries, status_before=state.status_before,
+                                error=gone.why)
         tab.last = tab.detail or tab.page  # the detail loads there: a 500 shows there
         detail = await list_page.open_order(order.order_no, tab.detail)
         tab.last = detail.page
         facts = await detail.read()
         if state.status_before is None:
             state.status_before = facts.status
-        meaning = self.profile.status_meaning(facts.status)
-
+        decided = before_submit(self.profile.status_meaning(facts.status), facts.status,
+                                intent_unknown=state.intent_unknown, dry_run=self.dry_run)
+        if decided.act == Act.RECORD:
+            assert decided.outcome is not None
+            return self._done(order, state, decided.outcome, facts, error=decided.why)
         if state.intent_unknown:
-            if meaning == "pending_review":
-                return self._done(order, state, Outcome.SUBMITTED, facts)
-            if meaning == "cancelled":
-                return self._done(order, state, Outcome.CANCELLED, facts)
-            if meaning != "cancellable":
-                return self._done(order, state, Outcome.NEEDS_REVIEW, facts,
-                                  error=f"a submit was attempted; the order now shows "
-                                        f"{facts.status}, which is neither cancelled nor under "
-                                        "review")
-            # Still cancellable: the earlier submit never reached the portal.
             logger.info("order {}: read back shows {}; the earlier submit did not land",
                         order.order_no, facts.status)
             state.intent_unknown = False
-
-        if meaning == "pending_review":
-            return self._done(order, state, Outcome.ALREADY_REQUESTED, facts)
-        if meaning == "cancelled":
-            return self._done(order, state, Outcome.ALREADY_CANCELLED, facts)
-        if meaning != "cancellable":
-            return self._done(order, state, Outcome.NOT_CANCELLABLE, facts,
-                              error=f"status {facts.status} cannot be cancelled")
         return await self._cancel(detail, order, state, facts)
 
     async def _cancel(self, detail: OrderDetailPage, order: JobOrder, state: _OrderState,
                       before: OrderFacts) -> OrderResult:
         dialog = await detail.open_cancel_dialog()
-        await dialog.fill(self.profile.reason_label(order.reason), order.note)
+        await dialog.fill(self.profile.reason_label(order.reason), order.note,
+                          reason_key=f"reasons.{order.reason}")
         if self.dry_run:
             shot = await self._screenshot(detail.page, order, "dry-run")
             return self._result(order, Outcome.WOULD_SUBMIT, attempts=state.attempts,
@@ -619,30 +583,20 @@ class AccountRunner:
         if self.settings.browser.evidence == "always":
             state.shots.append(await self._screenshot(detail.page, order, "submitted",
                                                       full_page=False))
-        meaning = self.profile.status_meaning(after.status)
         said = self.profile.notice_meaning(after.notice, after.alert)
         notice, words = said if said else (None, None)
-        if meaning == "pending_review":
-            return self._done(order, state, Outcome.SUBMITTED, after)
-        if meaning == "cancelled":
-            return self._done(order, state, Outcome.CANCELLED, after)
-        if notice == "duplicate":
-            return self._done(order, state, Outcome.ALREADY_REQUESTED, after)
-        if notice in ("refused", "insufficient_funds"):
-            # The portal said no and the order is not cancelled: nothing was done.
-            state.intent_unknown = False
-            outcome = Outcome.FAILED if notice == "insufficient_funds" else \
-                Outcome.NOT_CANCELLABLE
-            what = ("the fine cannot be paid from the seller's funds account"
-                    if notice == "insufficient_funds" else "the portal refused to cancel")
-            return self._done(order, state, outcome, after,
-                              error=f"{what}: {after.alert or after.notice or words}")
+        decided = after_submit(self.profile.status_meaning(after.status), notice,
+                               status=after.status,
+                               words=after.alert or after.notice or words)
+        if decided.act == Act.RECORD:
+            assert decided.outcome is not None
+            if decided.clears_intent:  # the portal said no: nothing was done
+                state.intent_unknown = False
+            return self._done(order, state, decided.outcome, after, error=decided.why)
         # The page after the submit does not say what happened (e.g. a session that expired
         # under the form sent us back to the detail page): read the order back, as after
         # any failed submit. intent_unknown stays set, so nothing is submitted blindly.
-        raise TransientError(f"the portal's answer to the submit is unclear (status "
-                             f"{after.status}, notice {after.notice!r}, alert "
-                             f"{after.alert!r}); reading the order back",
+        raise TransientError(decided.why or "the portal's answer to the submit is unclear",
                              step="confirm", page=detail.page_name)
 
     def _done(self, order: JobOrder, state: _OrderState, outcome: Outcome, facts: OrderFacts,
@@ -656,29 +610,27 @@ class AccountRunner:
                     exc: BaseException) -> OrderResult:
         artifacts = await self._evidence(tab.last, order)
         tab.list_page = None  # start the next order from a known page
-        outcome = Outcome.NEEDS_REVIEW if state.intent_unknown else Outcome.FAILED
         message = _short(exc)
         if isinstance(exc, ProfileMismatch):
             message = (f"{message}. The portal's page has changed or the profile "
                        f"({self.profile.name}) is out of date: run `dhbot check`")
-        if state.intent_unknown:
-            message = ("a submit was attempted and its result could not be read back: "
-                       f"{message}. Check the order in the portal")
-        return self._result(order, outcome, attempts=state.attempts,
+        decided = after_failure(state.intent_unknown, message)
+        assert decided.outcome is not None
+        return self._result(order, decided.outcome, attempts=state.attempts,
                             retries=state.retries + tab.retry.count,
-                            status_before=state.status_before, error=message,
+                            status_before=state.status_before, error=decided.why,
                             artifacts=artifacts)
 
     async def _screenshot(self, page: Page, order: JobOrder, tag: str,
                           full_page: bool = True) -> str:
         path = self.run_dir / "artifacts" / f"{order.order_no}-{tag}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        password = PortalPage(page, self.profile, self.settings.portal.base_url).target(
-            "login.password_label")
-        mask = [password.anything] if password is not None else []
-        data = await page.screenshot(mask=mask, full_page=full_page, timeout=10_000)
+        data = await self._page(page).screenshot(full_page=full_page)
         write_private(path, data)
         return str(path.relative_to(self.run_dir))
+
+    def _page(self, page: Page) -> PortalPage:
+        return PortalPage(page, self.profile, self.settings.portal.base_url)
 
     async def _evidence(self, page: Page, order: JobOrder) -> list[str]:
         """Screenshot and HTML of the tab as it is, for a person to look at."""
@@ -686,7 +638,7 @@ class AccountRunner:
         try:
             out.append(await self._screenshot(page, order, "failed"))
             html_path = self.run_dir / "artifacts" / f"{order.order_no}-failed.html"
-            html = redactor.redact(await page.content())
+            html = redactor.redact(await self._page(page).html())
             write_private(html_path, html.encode())
             out.append(str(html_path.relative_to(self.run_dir)))
         except Exception as exc:  # evidence is best effort; the failure itself is recorded

@@ -22,7 +22,7 @@ from bot.browser import find_chromium, launch_args
 from bot.config import AccountConfig, Settings
 from bot.errors import BrowserUnavailable, ConfigError
 from bot.log import redactor
-from flows.base_page import Pacer, StepRetry
+from flows.base_page import Pacer, StepRetry, map_errors
 from flows.home_page import HomePage
 from flows.login_page import LoginPage
 from flows.order_list_page import OrderListPage
@@ -481,6 +481,10 @@ class AccountSession:
         self._remember_cookies(state)
         self.store.save(state)
 
+    async def close_page(self, page: Page) -> None:
+        """Close one tab."""
+        await page.close()
+
     async def open_order_list(self, page: Page, retry: StepRetry | None = None) -> OrderListPage:
         """Walk a tab from the portal's entry to the order list (the profile's nav steps)."""
         home = HomePage(page, self.profile, self.base_url, self.pacer,
@@ -496,6 +500,10 @@ class AccountSession:
                 await self.context.close()
             except Exception as exc:
                 logger.debug("closing context: {}", exc)
+
+
+# Every public coroutine of the session raises only dhbot's errors (see flows.base_page).
+map_errors(AccountSession)
 
 
 def _first_line(exc: BaseException) -> str:

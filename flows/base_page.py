@@ -1,13 +1,17 @@
-"""What every portal page object shares: navigation that checks what came back, and
-locators that fail with the profile key they were built from."""
+"""What every portal page object shares: navigation that checks what came back, locators
+that fail with the profile key they were built from, and the one place where Playwright's
+errors become dhbot's (`translate`): every public coroutine of a page object raises only
+errors of the `bot.errors` tree, so the engine never needs to know Playwright's."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from loguru import logger
@@ -19,7 +23,48 @@ from bot.errors import FlowError, ProfileMismatch, RateLimited, SessionExpired, 
 from flows.locators import Root, Target, text_pattern
 from flows.profile import Profile, element
 
+# Page is re-exported: the engine names a tab without importing Playwright.
+__all__ = ["Page", "PortalPage", "StepRetry", "map_errors", "translate"]
+
 Pacer = Callable[[], Awaitable[None]]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def translate(exc: PlaywrightError, step: str, page: str) -> FlowError:
+    """Playwright's error as dhbot's, in one mapping (as httpx maps its transports'):
+    a timeout or a lost connection (worth a retry; the engine then checks whether the
+    browser itself died) is a TransientError, anything else a FlowError."""
+    message = _first_line(exc)
+    if isinstance(exc, PlaywrightTimeoutError):
+        return TransientError(f"timed out waiting for the page: {message}", step=step,
+                              page=page, unsettled=True)
+    if "net::" in message or "Navigation" in message or "closed" in message.lower():
+        return TransientError(f"connection problem: {message}", step=step, page=page,
+                              unsettled=True)
+    return FlowError(message, step=step, page=page)
+
+
+def _mapped(method: Callable[P, Coroutine[Any, Any, R]]
+            ) -> Callable[P, Coroutine[Any, Any, R]]:
+    """A page object's coroutine whose Playwright errors come out translated."""
+
+    @functools.wraps(method)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except PlaywrightError as exc:
+            page = getattr(args[0], "page_name", "") if args else ""
+            raise translate(exc, method.__name__.replace("_", " "), page) from exc
+
+    return run
+
+
+def map_errors(cls: type) -> None:
+    """Translate the Playwright errors of every public coroutine of `cls`."""
+    for name, value in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(value):
+            setattr(cls, name, _mapped(value))
 
 
 async def _no_pacing() -> None:
@@ -44,6 +89,10 @@ class PortalPage:
     """Base of the page objects: one portal, one profile, one browser tab."""
 
     page_name = "portal"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        map_errors(cls)
 
     def __init__(self, page: Page, profile: Profile, base_url: str,
                  pacer: Pacer | None = None, element_timeout_ms: float = 5_000,
@@ -122,11 +171,8 @@ class PortalPage:
                                      page=self.page_name)
             await dom
             return response
-        except PlaywrightTimeoutError as exc:
-            raise TransientError(f"timed out waiting for the page: {_first_line(exc)}",
-                                 step=step, page=self.page_name) from exc
         except PlaywrightError as exc:
-            raise self._translate(exc, step) from exc
+            raise translate(exc, step, self.page_name) from exc
         finally:
             page.remove_listener("requestfailed", on_failed)
             if not failed.done():
@@ -147,13 +193,6 @@ class PortalPage:
             await asyncio.sleep(delay)
             response = await self._load(step, lambda: self.page.reload(wait_until="commit"))
         return response
-
-    def _translate(self, exc: PlaywrightError, step: str) -> FlowError:
-        message = _first_line(exc)
-        if "net::" in message or "Navigation" in message or "closed" in message.lower():
-            return TransientError(f"connection problem: {message}", step=step,
-                                  page=self.page_name)
-        return FlowError(message, step=step, page=self.page_name)
 
     async def _check(self, response: Response | None, step: str) -> None:
         status = response.status if response is not None else 200
@@ -222,7 +261,7 @@ class PortalPage:
                 step=step, page=self.page_name, key=key, looked_for=target.looked_for,
             ) from exc
         except PlaywrightError as exc:
-            raise self._translate(exc, step) from exc
+            raise translate(exc, step, self.page_name) from exc
         if found is None:
             raise TransientError(f"profile key {key} ({target.looked_for}) was shown, then "
                                  "went away", step=step, page=self.page_name)
@@ -274,12 +313,31 @@ class PortalPage:
                                   step="read order", page=self.page_name, key=key,
                                   looked_for=label) from exc
         except PlaywrightError as exc:
-            raise self._translate(exc, "read order") from exc
+            raise translate(exc, "read order", self.page_name) from exc
 
     async def text_visible(self, text: str) -> bool:
         """True when the page shows `text` somewhere (whitespace ignored)."""
         return await self.page.get_by_text(text_pattern(text, exact=False)).filter(
             visible=True).count() > 0
+
+    # --- evidence -----------------------------------------------------------------------
+
+    async def screenshot(self, full_page: bool = True) -> bytes:
+        """The tab as a PNG, the password field masked."""
+        password = self.target("login.password_label")
+        mask = [password.anything] if password is not None else []
+        return await self.page.screenshot(mask=mask, full_page=full_page, timeout=10_000)
+
+    async def html(self) -> str:
+        """The tab's document as it is now."""
+        return await self.page.content()
+
+    async def close(self) -> None:
+        """Close the tab."""
+        await self.page.close()
+
+
+map_errors(PortalPage)
 
 
 # Reads "label：value" pairs: a label is an element whose own text is the label; its value is

@@ -50,23 +50,31 @@ class CancelDialog(PortalPage):
                                      page=self.page_name) from exc
         await self.require("dialog.container", "open dialog")
 
-    async def fill(self, reason_label: str, note: str) -> None:
-        """Choose the reason by its label (a <select> or a custom dropdown) and type the note."""
+    async def fill(self, reason_label: str, note: str, reason_key: str = "reasons") -> None:
+        """Choose the reason by its label (a <select> or a custom dropdown) and type the note.
+
+        A label the portal does not offer (the portal renamed the option) fails at once as
+        a ProfileMismatch naming `reason_key`, the profile key that holds the label."""
         dialog = self.container()
         control = await self.require("dialog.reason_label", "choose reason", dialog)
         if await control.evaluate("el => el.tagName") == "SELECT":
             value = await control.evaluate(_OPTION_VALUE, squeeze(reason_label))
             if value is None:
-                raise ProfileMismatch(f"the reason list has no option {reason_label}",
+                offered = await control.evaluate(
+                    "el => [...el.options].map(o => o.textContent.trim()).filter(t => t)")
+                raise ProfileMismatch(f"profile key {reason_key} ({reason_label}): the reason "
+                                      f"list offers no such option (it offers "
+                                      f"{', '.join(offered) or 'nothing'})",
                                       step="choose reason", page=self.page_name,
-                                      key="dialog.reason_label", looked_for=reason_label)
+                                      key=reason_key, looked_for=reason_label)
             await control.select_option(value=value)
         else:
-            await self._choose_custom(control, reason_label)
+            await self._choose_custom(control, reason_label, reason_key)
         note_box = await self.require("dialog.note_label", "fill note", dialog)
         await note_box.fill(note)
 
-    async def _choose_custom(self, control: Locator, reason_label: str) -> None:
+    async def _choose_custom(self, control: Locator, reason_label: str,
+                             reason_key: str) -> None:
         """A custom dropdown: click it open, click the option, check that it took."""
         await control.click()
         options = self.target("dialog.reason_options")
@@ -75,9 +83,10 @@ class CancelDialog(PortalPage):
         try:
             await option.first.wait_for(state="visible", timeout=self.element_timeout_ms)
         except PlaywrightTimeoutError as exc:
-            raise ProfileMismatch(f"the reason dropdown showed no option {reason_label}",
-                                  step="choose reason", page=self.page_name,
-                                  key="dialog.reason_options", looked_for=reason_label) from exc
+            raise ProfileMismatch(f"profile key {reason_key} ({reason_label}): the reason "
+                                  "dropdown shows no such option", step="choose reason",
+                                  page=self.page_name, key=reason_key,
+                                  looked_for=reason_label) from exc
         await option.first.click()
         chosen = squeeze(await control.inner_text())
         if squeeze(reason_label) not in chosen:

@@ -229,6 +229,32 @@ def test_changed_portal_fails_fast_naming_the_profile_key(workspace: Workspace) 
     assert portal.cancel_requests() == []
 
 
+def test_a_renamed_reason_option_fails_fast_naming_reasons_code(workspace: Workspace) -> None:
+    """The portal renamed 缺货: it used to time out as a raw Playwright error, be retried as
+    transient, and never trip the three-in-a-row fuse."""
+    import yaml
+
+    from flows.profile import profile_path
+
+    profile = yaml.safe_load(profile_path("mock").read_text(encoding="utf-8"))
+    profile["reasons"]["out_of_stock"] = "库存不足"  # what the portal no longer offers
+    path = workspace.root / "renamed.yaml"
+    path.write_text(yaml.safe_dump(profile, allow_unicode=True), encoding="utf-8")
+    workspace.write_config(portal={"profile": str(path)})
+    orders = by_status(workspace.portal, "待发货", 8)
+    job = workspace.write_job([{"order_no": n} for n in orders])
+    workspace.dhbot("run", str(job), check_code=1)
+    report = workspace.last_report()
+    assert {o["outcome"] for o in report["orders"]} == {"failed"}
+    tried = [o for o in report["orders"] if "not attempted" not in o["error"]]
+    assert 3 <= len(tried) < len(orders), report["orders"]  # then the fuse trips
+    for row in tried:
+        assert "profile key reasons.out_of_stock (库存不足)" in row["error"], row["error"]
+        assert "缺货" in row["error"]  # what the portal offers instead
+        assert row["attempts"] == 1 and row["retries"] == 0, row
+    assert workspace.portal.cancel_requests() == []
+
+
 def test_rate_limit_slows_the_account_down(workspace: Workspace) -> None:
     portal = workspace.portal
     # 6 page loads per 5 s: about half of what the bot would do unchecked.

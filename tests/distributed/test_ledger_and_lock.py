@@ -14,7 +14,8 @@ from cryptography.fernet import Fernet
 from bot.config import load_settings
 from bot.distlock import RedisAccountLock
 from bot.errors import AccountBusy, ConfigError, LockLost
-from bot.ledger import Ledger, Outcome, State
+from bot.ledger import Ledger
+from bot.outcomes import Outcome, State
 from bot.session import SealedSessionStore, session_store
 from tests.services import PostgresServer, RedisServer
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from bot.distributed import _skipped
 from bot.job import JobOrder
-from bot.ledger import Ledger, Outcome
+from bot.ledger import Ledger
+from bot.outcomes import Outcome
 
 
 def test_a_broken_off_part_reports_what_the_ledger_recorded(tmp_path: Path) -> None:
