@@ -27,13 +27,14 @@ from loguru import logger
 from playwright.async_api import BrowserContext, Dialog, Locator, Page, Route
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from bot.browser import BrowserHost
 from bot.config import AccountConfig, LoadedSettings, load_settings
 from bot.errors import ConfigError, FlowError
-from bot.execute import account_lock
 from bot.inputs import check_writable
+from bot.lock import account_lock
 from bot.log import setup_logging
-from bot.runner import Pacer
-from bot.session import AccountSession, BrowserHost
+from bot.pacing import Pacer, backoff
+from bot.session import AccountSession
 from bot.suggest import Candidate, candidates, prefer_href, suggested_profile
 from flows.base_page import PortalPage, StepRetry
 from flows.cancel_dialog import CancelDialog
@@ -285,8 +286,7 @@ class ProfileChecker:
         self.pacer = Pacer(self.settings.concurrency.requests_per_minute)
         retry = self.settings.retry
         self.retry = StepRetry(attempts=retry.attempts,
-                               backoff=lambda attempt: min(retry.backoff_s * 2 ** (attempt - 1),
-                                                           retry.backoff_max_s),
+                               backoff=lambda attempt: backoff(retry, attempt),
                                on_rate_limited=self.pacer.slow_down)
         self.base_url = self.settings.portal.base_url
         self.timeout_ms = self.settings.browser.timeout_s * 1000

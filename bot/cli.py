@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 from loguru import logger
@@ -57,7 +57,45 @@ def _load(config_file: Path | None, cli: dict[str, Any] | None = None,
     return loaded, profile
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+class LazyGroup(click.Group):
+    """Subcommands whose modules are imported only when they run (click's recipe for lazy
+    subcommands): `dhbot --help` and input refusals start without Playwright or SQLAlchemy."""
+
+    # name: (module:command, the line `dhbot --help` shows without importing the module)
+    lazy: ClassVar[dict[str, tuple[str, str]]] = {
+        "check": ("bot.check:check_command",
+                  "Check that every label and selector of the portal profile still matches."),
+        "schedule": ("bot.schedule:schedule_command",
+                     "Run the configured schedules in the foreground until stopped."),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            import importlib
+
+            module, name = self.lazy[cmd_name][0].split(":")
+            command: click.Command = getattr(importlib.import_module(module), name)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy:
+                rows.append((name, self.lazy[name][1]))
+                continue
+            command = super().get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 6 - len(name))))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="dhbot")
 def cli() -> None:
@@ -97,9 +135,6 @@ def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_c
         report_copy: Path | None, dry_run: bool, headed: bool, pages: int | None,
         base_url: str | None, allow_large: bool, deadline: float | None, yes: bool) -> None:
     """Cancel every order listed in JOB_FILE (YAML), --orders FILE.csv, or --order NO."""
-    from bot.execute import execute_job
-    from bot.report import print_summary
-
     cli_values: dict[str, Any] = {"concurrency.pages_per_account": pages,
                                   "portal.base_url": base_url, "run.max_minutes": deadline}
     if headed:
@@ -130,6 +165,9 @@ def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_c
     _preflight(loaded, job, acc.name, allow_large)
     console = _console()
     _confirm(loaded, job, acc.name, dry_run, yes, console)
+    from bot.report import print_summary
+    from bot.run_shell import execute_job  # the browser and the ledger: only past every check
+
     report, path = execute_job(loaded, job, acc, profile, console=console, dry_run=dry_run,
                                report_copy=report_copy)
     print_summary(report, console, path)
@@ -190,8 +228,8 @@ def sync(config_file: Path | None, verbose: bool, account: str | None, headed: b
     Approved requests become `cancelled` (with the cancel date); rejected ones become
     `rejected` with the platform's comment and are never resubmitted automatically.
     """
-    from bot.execute import sync_accounts
     from bot.report import print_summary
+    from bot.run_shell import sync_accounts
 
     cli_values: dict[str, Any] = {"browser.headless": False} if headed else {}
     loaded, profile = _load(config_file, cli_values, verbose)
@@ -223,12 +261,12 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
     wanted: list[str] | None = list(order_nos) or None
     if job_file is not None:
         wanted = (wanted or []) + [o.order_no for o in load_job(job_file, profile).orders]
-    from bot.execute import existing_ledger
+    from bot.ledger import existing_ledger
 
     portal = loaded.settings.portal
     key = portal.key(account) if account is not None else None  # unknown name: exit 2
     names = {portal.key(a.name): a.name for a in portal.accounts}  # identity → name shown
-    ledger = existing_ledger(loaded)
+    ledger = existing_ledger(loaded.settings)
     rows = []
     if ledger is not None:
         rows = ledger.rows(account=key, order_nos=wanted)
@@ -268,13 +306,13 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
 @click.option("--limit", default=20, show_default=True, help="How many runs to list.")
 def runs(config_file: Path | None, verbose: bool, limit: int) -> None:
     """List recent runs with their counts (distributed runs with their parts)."""
-    from bot.execute import existing_ledger
+    from bot.ledger import existing_ledger
 
     loaded, _ = _load(config_file, {}, verbose)
     table = Table()
     for col in ("run", "started", "finished", "job", "counts"):
         table.add_column(col, overflow="fold")
-    ledger = existing_ledger(loaded)
+    ledger = existing_ledger(loaded.settings)
     if ledger is not None:
         try:
             for run_row in ledger.runs(limit):
@@ -330,8 +368,6 @@ def submit(job_file: Path, config_file: Path | None, verbose: bool, account: str
     the ledger keeps every cancellation exactly once. Waits for the run and writes its
     report, as `dhbot run` does, unless --no-wait.
     """
-    from bot.distributed import submit_job
-
     loaded, profile = _load(config_file, {}, verbose)
     job = load_job(job_file, profile)
     if report_copy is not None:
@@ -341,6 +377,8 @@ def submit(job_file: Path, config_file: Path | None, verbose: bool, account: str
     _preflight(loaded, job, None, allow_large)
     accounts = ", ".join(str(a) for a in job.accounts(account))
     _confirm(loaded, job, accounts, False, yes, _console())
+    from bot.distributed import submit_job  # Celery and the ledger: only past every check
+
     run_id = submit_job(loaded, job, account)
     if no_wait:
         click.echo(run_id)
@@ -426,16 +464,6 @@ def config_show(config_file: Path | None, verbose: bool) -> None:
         table.add_row(key, value, source)
     _console().print(table)
 
-
-def _register() -> None:
-    from bot.check import check_command
-    from bot.schedule import schedule_command
-
-    cli.add_command(schedule_command)
-    cli.add_command(check_command)
-
-
-_register()
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from loguru import logger
 from rich.console import Console
 
+from bot.browser import BrowserHost
 from bot.config import LoadedSettings, Settings
 from bot.errors import (
     AccountBusy,
@@ -50,12 +51,13 @@ from bot.errors import (
     UsageError,
 )
 from bot.job import Job, JobOrder
-from bot.ledger import Ledger, now_iso
+from bot.ledger import Ledger, new_run_id, now_iso, open_ledger
 from bot.log import mask_url, redactor
 from bot.outcomes import OrderResult, Outcome, State, run_exit_code
 from bot.progress import RunProgress
+from bot.render import render_readable
 from bot.report import RunReport, order_from_json, order_to_json
-from bot.session import BrowserHost
+from bot.run_shell import PartContext, execute_part
 from flows.profile import Profile
 
 if TYPE_CHECKING:
@@ -132,8 +134,6 @@ def _order_json(order: JobOrder, account: str) -> dict[str, Any]:
 
 def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) -> str:
     """Record the run and its parts in the ledger and enqueue them; returns the run id."""
-    from bot.execute import new_run_id
-
     settings = loaded.settings
     parts = split_parts(job, default_account, settings.distributed.part_size)
     for account in {a for a, _ in parts}:
@@ -212,8 +212,6 @@ def with_ledger(loaded: LoadedSettings, what: str, work: Callable[[Ledger], T]) 
     distributed.ledger_patience_s); then LedgerUnavailable (exit 5), nothing half done."""
     from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-    from bot.execute import ledger_for
-
     patience = loaded.settings.distributed.ledger_patience_s
 
     def say(state: Any) -> None:
@@ -226,7 +224,7 @@ def with_ledger(loaded: LoadedSettings, what: str, work: Callable[[Ledger], T]) 
                                 stop=stop_after_delay(patience), before_sleep=say,
                                 reraise=True):
             with attempt:
-                ledger = ledger_for(loaded)
+                ledger = open_ledger(loaded.settings)
                 try:
                     return work(ledger)
                 finally:
@@ -337,8 +335,6 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
                  report_copy: Path | None = None) -> tuple[RunReport, Path]:
     """Follow a distributed run until every part has finished; write its report. Parts
     whose task was lost are put back on the queue (see PartSweeper)."""
-    from bot.execute import render_readable
-
     settings = loaded.settings
     run, parts = with_ledger(loaded, f"reading run {run_id}",
                              lambda ledger: (ledger.run(run_id), ledger.parts(run_id)))
@@ -510,9 +506,7 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
 
 def _give_up(run_id: str, part_no: int, why: str) -> None:
     """Record a part that cannot be run as failed, every unfinished order `skipped`."""
-    from bot.execute import ledger_for
-
-    ledger = ledger_for(_STATE.loaded)  # unreachable: the task fails, unacknowledged, and
+    ledger = open_ledger(_STATE.loaded.settings)  # unreachable: the task fails, unacknowledged, and
     try:                                # is handed out again after the visibility timeout
         part = ledger.part(run_id, part_no)
         if part is None or part["state"] in FINISHED:
@@ -561,11 +555,10 @@ def _skipped(ledger: Ledger, run_id: str, account: str, key: str, orders: list[J
 
 def _run_part(task: Any, run_id: str, part_no: int) -> str:
     from bot.distlock import RedisAccountLock
-    from bot.execute import PartContext, execute_part, ledger_for
 
     loaded, settings = _STATE.loaded, _STATE.loaded.settings
     dist = settings.distributed
-    ledger = ledger_for(loaded)
+    ledger = open_ledger(loaded.settings)
     try:
         part = ledger.part(run_id, part_no)
         if part is None:
@@ -684,14 +677,12 @@ class _Watch:
             self._thread.start()
 
     def _run(self) -> None:
-        from bot.execute import ledger_for
-
         settings = self.loaded.settings
         sweeper = PartSweeper(self.loaded, self.app, _broker_client(settings))
         accounts = [a.name for a in settings.portal.accounts]
         while True:
             try:
-                ledger = ledger_for(self.loaded)
+                ledger = open_ledger(self.loaded.settings)
                 try:
                     ledger.worker_seen(self.name, settings.distributed.queue, accounts)
                     sweeper.sweep(ledger)
@@ -703,11 +694,9 @@ class _Watch:
                 return
 
     def stop(self, *_args: Any, **_kwargs: Any) -> None:
-        from bot.execute import ledger_for
-
         self._stop.set()
         try:
-            ledger = ledger_for(self.loaded)
+            ledger = open_ledger(self.loaded.settings)
             try:
                 ledger.worker_gone(self.name)
             finally:
@@ -728,9 +717,7 @@ def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
     app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=None)(run_part)
     worker_process_shutdown.connect(_close_browser, weak=False)
     hostname = name or f"dhbot-{os.getpid()}@{socket.gethostname()}"
-    from bot.execute import ledger_for
-
-    ledger = ledger_for(loaded)  # fails now, not in every task, when it cannot be reached
+    ledger = open_ledger(loaded.settings)  # fails now, not in every task, when it cannot be reached
     ledger.close()
     watch = _Watch(loaded, app, hostname)
     worker_ready.connect(watch.start, weak=False)

@@ -9,11 +9,13 @@ import os
 from loguru import logger
 from rich.console import Console
 
+from bot.browser import BrowserHost
 from bot.config import AccountConfig, ConfigError, LoadedSettings, Settings
 from bot.errors import LoginNeedsPerson, UsageError
-from bot.execute import account_lock, ledger_for
-from bot.runner import Pacer
-from bot.session import AccountSession, BrowserHost, SessionStore, session_file, session_store
+from bot.ledger import open_ledger
+from bot.lock import account_lock
+from bot.pacing import Pacer
+from bot.session import AccountSession, SessionStore, session_file, session_store
 from flows.profile import Profile
 
 # How long a person gets to finish logging in in the visible window.
@@ -41,7 +43,7 @@ def interactive_login(loaded: LoadedSettings, profile: Profile, account: Account
 async def _login(loaded: LoadedSettings, profile: Profile, account: AccountConfig,
                  headed: bool, console: Console) -> None:
     settings = loaded.settings
-    ledger = ledger_for(loaded) if settings.distributed_ledger else None
+    ledger = open_ledger(loaded.settings) if settings.distributed_ledger else None
     try:
         with account_lock(settings, account.name):  # no login under a running worker
             await _login_with(settings, profile, account, headed, console,

@@ -16,13 +16,15 @@ a worker whose account lock was taken over can no longer record one (see `record
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from loguru import logger
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -42,6 +44,9 @@ from sqlalchemy.engine import make_url
 from bot.errors import ConfigError, LockLost
 from bot.log import mask_url, redactor
 from bot.outcomes import FINAL_OUTCOMES, Outcome, State, moves_forward
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 @dataclass(frozen=True)
@@ -611,3 +616,32 @@ def _sqlite_begin(conn: Connection) -> None:
     # Writers take the write lock at once (no upgrade deadlocks); readers share.
     write = conn.get_execution_options().get("dhbot_write")
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def open_ledger(settings: Settings) -> Ledger:
+    """The configured ledger (by default the SQLite file in the state folder), its rows
+    keyed by the accounts' portal identities (rows kept under a configured name move)."""
+    ledger = Ledger(settings.ledger_url)
+    portal = settings.portal
+    try:
+        moved = ledger.adopt({a.name: portal.key(a.name) for a in portal.accounts})
+    except BaseException:
+        ledger.close()
+        raise
+    if moved:
+        logger.info("ledger: {} orders kept under account names now go by portal identity",
+                    moved)
+    return ledger
+
+
+def existing_ledger(settings: Settings) -> Ledger | None:
+    """The ledger for reading, or None when it is a SQLite file that does not exist yet."""
+    path = sqlite_path(settings.ledger_url)
+    if path is not None and not path.exists():
+        return None
+    return open_ledger(settings)
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as 20261126-132500-3fa2."""
+    return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)

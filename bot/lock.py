@@ -11,8 +11,12 @@ import os
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import AccountBusy, BotError, SchedulerBusy
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 
 class FileLock:
@@ -89,3 +93,31 @@ class SchedulerLock(FileLock):
             f"another dhbot schedule is running on {self.path.parent}"
             + (f" (pid {holder})" if holder else "")
             + "; only one scheduler may use a state folder")
+
+
+def account_lock(settings: Settings, account: str, wait_s: float = 0.0,
+                 ttl_s: float | None = None) -> Any:
+    """One dhbot per account: an flock in the state folder on one machine; with a shared
+    ledger, the Redis lock the distributed workers take (see bot.distlock)."""
+    key = settings.portal.key(account)  # the seller, whatever the configuration calls it
+    if not settings.distributed_ledger:
+        return AccountLock(settings.paths.state_dir, key, wait_s=wait_s, account=account)
+    import redis
+
+    from bot.distlock import RedisAccountLock
+    from bot.ledger import Ledger
+    from bot.log import redactor
+
+    dist = settings.distributed
+    redactor.add_url(dist.broker_url)
+
+    def token() -> int:  # fencing tokens come from the ledger (see bot.distlock)
+        ledger = Ledger(settings.ledger_url)
+        try:
+            return ledger.take_fence(key)
+        finally:
+            ledger.close()
+
+    return RedisAccountLock(redis.Redis.from_url(dist.broker_url), key, name=account,
+                            tokens=token, ttl_s=ttl_s or dist.lock_ttl_s, wait_s=wait_s,
+                            namespace=dist.queue)

@@ -3,9 +3,11 @@ every known secret (passwords, cookie values) replaced before any sink sees it."
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -79,3 +81,29 @@ def add_run_log(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # private from birth
     return logger.add(path, level="DEBUG", serialize=True, enqueue=False)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def scrub_trace(raw: Path, path: Path) -> None:
+    """Write the trace zip `raw` to `path` with every known secret (passwords, cookies)
+    masked, 0600; the raw file (in the run's private temporary folder) is removed."""
+    scrubbed = io.BytesIO()
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(scrubbed, "w",
+                                                      zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item, redactor.redact_bytes(src.read(item)))
+    write_private(path, scrubbed.getvalue())
+    raw.unlink(missing_ok=True)

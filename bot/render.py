@@ -20,11 +20,12 @@ from typing import Any, TypedDict
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from loguru import logger
 
 from bot.errors import UsageError
+from bot.log import write_private
 from bot.outcomes import LABELS_ZH, Outcome
 from bot.outcomes import PROBLEM_OUTCOMES as PROBLEMS
-from bot.session import write_private
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -342,3 +343,11 @@ def _number(value: Any) -> float:
 
 def _xml(text: str) -> str:
     return _XML_ILLEGAL.sub("\ufffd", _ANSI.sub("", text))
+
+
+def render_readable(run_dir: Path) -> None:
+    """report.html, report.csv and junit.xml beside report.json."""
+    try:
+        render_run(run_dir)
+    except Exception as exc:  # report.json is written; the readable copies are a convenience
+        logger.warning("could not render the readable reports in {}: {}", run_dir, exc)

@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bot.log import write_private
 from bot.outcomes import BAD_OUTCOMES, OrderResult, Outcome
-from bot.session import write_private
 
 # Outcomes that make the run's exit status non-zero.
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from loguru import logger
 
+from bot.browser import BrowserHost
 from bot.config import AccountConfig, Settings
 from bot.errors import (
     BotError,
@@ -31,7 +32,7 @@ from bot.errors import (
 )
 from bot.job import JobOrder
 from bot.ledger import Ledger, LedgerRow
-from bot.log import redactor
+from bot.log import redactor, write_private
 from bot.outcomes import (
     Act,
     OrderResult,
@@ -44,7 +45,8 @@ from bot.outcomes import (
     review,
     takeover_delay_s,
 )
-from bot.session import AccountSession, BrowserHost, session_store, write_private
+from bot.pacing import Pacer, backoff
+from bot.session import AccountSession, session_store
 from flows.base_page import Page, PortalPage, StepRetry
 from flows.message_page import MessageResult
 from flows.order_detail_page import OrderDetailPage, OrderFacts
@@ -57,49 +59,6 @@ RECYCLE_TABS_EVERY = 100
 # Waiting out the portal's buyer-message rate limit: first pause, and the most in total.
 MESSAGE_WAIT_FIRST_S = 5.0
 MESSAGE_WAIT_MAX_S = 180.0
-
-
-class Pacer:
-    """Spaces one account's page loads (all its tabs together): the configured cap, plus a
-    penalty after HTTP 429 that doubles on a new burst of refusals and shrinks after a
-    quiet spell, so the account settles just under what the portal allows."""
-
-    MAX_PENALTY_S = 10.0
-
-    def __init__(self, requests_per_minute: int) -> None:
-        self.base_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
-        self.penalty = 0.0
-        self._next = 0.0
-        self._last_slowdown = -1e9
-        self.slowdowns = 0
-
-    async def __call__(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self.penalty and now - self._last_slowdown > max(8 * self.penalty, 4.0):
-            self.penalty = self.penalty * 0.75 if self.penalty > 0.1 else 0.0
-            self._last_slowdown = now  # one step per quiet spell
-        interval = max(self.base_interval, self.penalty)
-        if interval <= 0:
-            return
-        start = max(now, self._next)
-        self._next = start + interval
-        if start > now:
-            await asyncio.sleep(start - now)
-
-    def slow_down(self) -> None:
-        """The portal said 操作太频繁: space page loads further apart.
-
-        Refusals of loads already under way when the first one came count once.
-        """
-        now = asyncio.get_running_loop().time()
-        if now - self._last_slowdown < max(self.penalty, 0.5):
-            return
-        self._last_slowdown = now
-        self.penalty = min(max(self.penalty * 2, 0.5), self.MAX_PENALTY_S)
-        self.slowdowns += 1
-        logger.warning("portal asks to slow down; spacing page loads {:.1f}s apart",
-                       self.penalty)
 
 
 class AccountStopped(Exception):
@@ -531,9 +490,7 @@ class AccountRunner:
                          on_rate_limited=self.pacer.slow_down)
 
     def _backoff(self, attempt: int) -> float:
-        retry = self.settings.retry
-        base = min(retry.backoff_s * (2 ** (attempt - 1)), retry.backoff_max_s)
-        return max(0.0, base * (1 + retry.jitter * (2 * self._rng.random() - 1)))
+        return backoff(self.settings.retry, attempt, self._rng)
 
     async def _attempt(self, tab: _Tab, list_page: OrderListPage, order: JobOrder,
                        state: _OrderState) -> OrderResult:

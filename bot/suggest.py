@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
 from playwright.async_api import Page
@@ -20,8 +20,20 @@ from playwright.async_api import Page
 from flows.locators import Kind, Loc, LocatorSpec, PlainText, squeeze
 from flows.profile import profile_path
 
-if TYPE_CHECKING:
-    from bot.check import KeyCheck
+
+class KeyResult(Protocol):
+    """How `dhbot check` found one key (bot.check.KeyCheck): what a suggestion builds on."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def looked_for(self) -> str: ...
+    @property
+    def shown_as(self) -> str: ...
+    @property
+    def suggestions(self) -> list[Candidate]: ...
 
 # Candidates below this similarity are not worth a person's time.
 MIN_SCORE = 0.3
@@ -142,7 +154,7 @@ def prefer_href(found: list[Candidate], url: str, why: str) -> list[Candidate]:
     return leads + rest
 
 
-def suggested_profile(source: str, results: Sequence[KeyCheck]) -> str:
+def suggested_profile(source: str, results: Sequence[KeyResult]) -> str:
     """The profile file with every suggestion applied, the changes listed at the top."""
     raw: dict[str, Any] = yaml.safe_load(profile_path(source).read_text(encoding="utf-8"))
     notes: list[str] = []

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from playwright.async_api import Frame, FrameLocator, Locator, Page
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 # How plain text is read for a key:
@@ -37,7 +36,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 #   dialog     a dialog with that name (role=dialog); legacy modals need `css`
 Kind = Literal["clickable", "field", "text", "heading", "dialog"]
 
-Root = Page | Frame | Locator | FrameLocator
+if TYPE_CHECKING:  # loading a profile needs no browser library
+    from playwright.async_api import Frame, FrameLocator, Locator, Page
+
+Root: TypeAlias = "Page | Frame | Locator | FrameLocator"
 
 _WHAT = ("role", "label", "text", "placeholder", "css", "xpath", "near")
 _SPACES = " \t\n\r\u00a0\u3000"

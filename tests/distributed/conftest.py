@@ -95,7 +95,7 @@ class Cluster:
         """The Redis lock the workers take for `account` (to hold it as another worker);
         it is keyed by the account's portal identity."""
         from bot.config import load_settings
-        from bot.execute import account_lock
+        from bot.lock import account_lock
 
         settings = load_settings(self.config, {}).settings
         lock: RedisAccountLock = account_lock(settings, account, ttl_s=ttl_s)

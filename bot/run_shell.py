@@ -6,63 +6,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from loguru import logger
 from rich.console import Console
 
-from bot.config import AccountConfig, LoadedSettings, Settings
+from bot.browser import BrowserHost
+from bot.config import AccountConfig, LoadedSettings
 from bot.errors import BotError, DeadlineReached, Interrupted
 from bot.job import Job, JobOrder
-from bot.ledger import Ledger, now_iso, sqlite_path
-from bot.lock import AccountLock
-from bot.log import add_run_log, redactor
+from bot.ledger import Ledger, new_run_id, now_iso, open_ledger
+from bot.lock import account_lock
+from bot.log import add_run_log
 from bot.outcomes import PENDING_OUTCOMES, OrderResult, run_exit_code
 from bot.progress import RunProgress
+from bot.render import render_readable
 from bot.report import RunReport
 from bot.runner import AccountRunner
-from bot.session import BrowserHost
 from flows.profile import Profile
 
 # Seconds the orders in flight get to finish after SIGINT/SIGTERM before they are abandoned.
 GRACE_S = 15.0
 
 Work = Callable[[AccountRunner, BrowserHost], Coroutine[Any, Any, list[OrderResult]]]
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id such as 20261126-132500-3fa2."""
-    return datetime.now().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
-def ledger_for(loaded: LoadedSettings) -> Ledger:
-    """The configured ledger (by default the SQLite file in the state folder), its rows
-    keyed by the accounts' portal identities (rows kept under a configured name move)."""
-    ledger = Ledger(loaded.settings.ledger_url)
-    portal = loaded.settings.portal
-    try:
-        moved = ledger.adopt({a.name: portal.key(a.name) for a in portal.accounts})
-    except BaseException:
-        ledger.close()
-        raise
-    if moved:
-        logger.info("ledger: {} orders kept under account names now go by portal identity",
-                    moved)
-    return ledger
-
-
-def existing_ledger(loaded: LoadedSettings) -> Ledger | None:
-    """The ledger for reading, or None when it is a SQLite file that does not exist yet."""
-    path = sqlite_path(loaded.settings.ledger_url)
-    if path is not None and not path.exists():
-        return None
-    return ledger_for(loaded)
 
 
 def execute_job(loaded: LoadedSettings, job: Job, account: AccountConfig, profile: Profile,
@@ -80,7 +50,7 @@ def execute_job(loaded: LoadedSettings, job: Job, account: AccountConfig, profil
 def sync_accounts(loaded: LoadedSettings, account: AccountConfig, profile: Profile, *,
                   console: Console) -> tuple[RunReport | None, Path | None]:
     """Re-read every order of the account waiting for review; None when there is none."""
-    ledger = ledger_for(loaded)
+    ledger = open_ledger(loaded.settings)
     try:
         rows = ledger.rows(account=loaded.settings.portal.key(account.name),
                            outcomes=PENDING_OUTCOMES)
@@ -141,7 +111,7 @@ def _run_locked(loaded: LoadedSettings, account: AccountConfig, profile: Profile
                        started_at=now_iso(), dry_run=dry_run)
     ledger: Ledger | None = None
     try:
-        ledger = part.ledger if part is not None else ledger_for(loaded)
+        ledger = part.ledger if part is not None else open_ledger(loaded.settings)
         logger.info("run {}: {} orders for account {} on {}{}", run_id, len(orders),
                     account.name, settings.portal.base_url, " (dry run)" if dry_run else "")
         if part is None:
@@ -173,32 +143,6 @@ def _run_locked(loaded: LoadedSettings, account: AccountConfig, profile: Profile
         logger.remove(sink)
 
 
-def account_lock(settings: Settings, account: str, wait_s: float = 0.0,
-                 ttl_s: float | None = None) -> Any:
-    """One dhbot per account: an flock in the state folder on one machine; with a shared
-    ledger, the Redis lock the distributed workers take (see bot.distlock)."""
-    key = settings.portal.key(account)  # the seller, whatever the configuration calls it
-    if not settings.distributed_ledger:
-        return AccountLock(settings.paths.state_dir, key, wait_s=wait_s, account=account)
-    import redis
-
-    from bot.distlock import RedisAccountLock
-
-    dist = settings.distributed
-    redactor.add_url(dist.broker_url)
-
-    def token() -> int:  # fencing tokens come from the ledger (see bot.distlock)
-        ledger = Ledger(settings.ledger_url)
-        try:
-            return ledger.take_fence(key)
-        finally:
-            ledger.close()
-
-    return RedisAccountLock(redis.Redis.from_url(dist.broker_url), key, name=account,
-                            tokens=token, ttl_s=ttl_s or dist.lock_ttl_s, wait_s=wait_s,
-                            namespace=dist.queue)
-
-
 @dataclass
 class PartContext:
     """A distributed run's part, run by a worker: the task holds the account's Redis lock,
@@ -224,16 +168,6 @@ def execute_part(loaded: LoadedSettings, account: AccountConfig, profile: Profil
 
     return _execute(loaded, account, profile, source, orders, work, console=console,
                     part=part)
-
-
-def render_readable(run_dir: Path) -> None:
-    """report.html, report.csv and junit.xml beside report.json."""
-    from bot.render import render_run
-
-    try:
-        render_run(run_dir)
-    except Exception as exc:  # report.json is written; the readable copies are a convenience
-        logger.warning("could not render the readable reports in {}: {}", run_dir, exc)
 
 
 async def _drive(loaded: LoadedSettings, runner: AccountRunner, work: Work,
