@@ -28,11 +28,11 @@ from playwright.async_api import BrowserContext, Dialog, Locator, Page, Route
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.browser import BrowserHost
-from bot.config import AccountConfig, LoadedSettings, load_settings
+from bot.config import AccountConfig, LoadedSettings
+from bot.context import config_options, load_context
 from bot.errors import ConfigError, FlowError
 from bot.inputs import check_writable
 from bot.lock import account_lock
-from bot.log import setup_logging
 from bot.pacing import Pacer, backoff
 from bot.session import AccountSession
 from bot.suggest import Candidate, candidates, prefer_href, suggested_profile
@@ -42,7 +42,7 @@ from flows.home_page import HomePage
 from flows.locators import Root, Target, squeeze, text_pattern
 from flows.order_detail_page import OrderDetailPage
 from flows.order_list_page import OrderListPage
-from flows.profile import Profile, load_profile
+from flows.profile import Profile
 
 CheckStatus = Literal["found", "missing", "ambiguous", "skipped"]
 
@@ -743,9 +743,7 @@ def print_results(results: list[KeyCheck], stopped: str | None, as_json: bool,
 
 
 @click.command(name="check")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Configuration file (default: $DHBOT_CONFIG or ./config.yaml).")
-@click.option("-v", "--verbose", is_flag=True, help="Show debug messages.")
+@config_options
 @click.option("--account", help="Account name from the configuration.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option("--suggest", is_flag=True,
@@ -763,10 +761,9 @@ def check_command(config_file: Path | None, verbose: bool, account: str | None,
     submitted or sent. Keys the profile declares absent (null) are skipped. Exit 0 when
     every checkable key was found, 1 otherwise.
     """
-    setup_logging(verbose)
-    loaded = load_settings(config_file, {})
+    context = load_context(config_file, {}, verbose)
+    loaded, profile = context.loaded, context.profile
     profile_source = loaded.settings.portal.profile
-    profile = load_profile(profile_source)
     suggest = suggest or write_profile is not None
     if write_profile is not None:
         check_writable(write_profile, "--write-profile", ConfigError)

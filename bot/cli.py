@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import click
 from loguru import logger
@@ -15,14 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from bot import __version__
-from bot.config import LoadedSettings, describe, load_settings
-from bot.errors import BotError, ConfigError, Interrupted, JobError, UsageError
+from bot.config import LoadedSettings, describe
+from bot.context import config_options, load_context
+from bot.errors import BotError, Interrupted, JobError, UsageError
 from bot.inputs import check_writable
 from bot.job import Job, load_csv_job, load_job, single_order_job
-from bot.log import setup_logging
-from flows.profile import Profile, ProfileError, load_profile
-
-F = TypeVar("F", bound=Callable[..., Any])
+from flows.profile import Profile
 
 EXIT_CODES_HELP = """Exit codes: 0 every order has an outcome other than failed, needs_review or
 skipped; 1 some order failed, needs review or was skipped; 2 bad config or job (nothing done),
@@ -38,23 +35,10 @@ def _console() -> Console:
     return Console(stderr=False, highlight=False, soft_wrap=True, width=width)
 
 
-def config_options(func: F) -> F:
-    """--config and --verbose, shared by the subcommands."""
-    func = click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-                        help="Configuration file (default: $DHBOT_CONFIG or ./config.yaml).")(func)
-    func = click.option("-v", "--verbose", is_flag=True, help="Show debug messages.")(func)
-    return func
-
-
 def _load(config_file: Path | None, cli: dict[str, Any] | None = None,
           verbose: bool = False) -> tuple[LoadedSettings, Profile]:
-    setup_logging(verbose)
-    loaded = load_settings(config_file, cli)
-    try:
-        profile = load_profile(loaded.settings.portal.profile)
-    except ProfileError as exc:
-        raise ConfigError(str(exc)) from exc
-    return loaded, profile
+    context = load_context(config_file, cli, verbose)
+    return context.loaded, context.profile
 
 
 class LazyGroup(click.Group):

@@ -138,8 +138,6 @@ def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) ->
     parts = split_parts(job, default_account, settings.distributed.part_size)
     for account in {a for a, _ in parts}:
         settings.portal.account(account)  # unknown account: ConfigError before anything
-    with_ledger(loaded, "checking the workers",
-                lambda ledger: _check_workers(ledger, settings, {a for a, _ in parts}))
     app = celery_app(settings)
     broker = mask_url(settings.distributed.broker_url)
     try:
@@ -149,6 +147,8 @@ def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) ->
         except Exception as exc:
             raise ConfigError(f"cannot reach the broker {broker}: {exc}; nothing was "
                               "queued") from exc
+        with_ledger(loaded, "checking the workers",
+                    lambda ledger: _check_workers(ledger, settings, {a for a, _ in parts}))
         run_id = new_run_id()
         rows = [(account, json.dumps([_order_json(o, account) for o in orders],
                                      ensure_ascii=False)) for account, orders in parts]

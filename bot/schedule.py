@@ -28,10 +28,10 @@ from typing import IO, Any
 import click
 from loguru import logger
 
-from bot.config import LoadedSettings, ScheduleConfig, cron_trigger, load_settings
+from bot.config import LoadedSettings, ScheduleConfig, cron_trigger
+from bot.context import config_options, load_context
 from bot.errors import ConfigError
 from bot.lock import SchedulerLock
-from bot.log import setup_logging
 
 # A job file is taken only once its size and mtime have stood still this long.
 STABLE_S = 2.0
@@ -434,9 +434,7 @@ schedules; 4 another scheduler holds the state folder."""
 @click.command(name="schedule", epilog=SCHEDULE_EXIT_CODES,
                context_settings={"help_option_names": ["-h", "--help"],
                                  "max_content_width": 100})
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Configuration file (default: $DHBOT_CONFIG or ./config.yaml).")
-@click.option("-v", "--verbose", is_flag=True, help="Show debug messages.")
+@config_options
 @click.option("--once", is_flag=True,
               help="Run every schedule's task once now and exit (for plain cron and tests).")
 @click.option("--max-runtime", type=click.FloatRange(min=0, min_open=True), hidden=True,
@@ -494,9 +492,8 @@ def schedule_command(config_file: Path | None, verbose: bool, once: bool,
     \b
       */15 * * * * cd /srv/dhbot && .venv/bin/dhbot schedule --once >>schedule.log 2>&1
     """
-    setup_logging(verbose)
+    loaded = load_context(config_file, None, verbose).loaded  # the profile is checked too
     _route_apscheduler_logs(verbose)
-    loaded = load_settings(config_file)
     settings = loaded.settings
     if not settings.schedules:
         where = loaded.config_file or "the configuration"
