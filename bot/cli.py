@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 from loguru import logger
@@ -20,6 +20,9 @@ from bot.errors import BotError, Interrupted, JobError, UsageError
 from bot.inputs import check_writable
 from bot.job import Job, load_csv_job, load_job, single_order_job
 from flows.profile import Profile
+
+if TYPE_CHECKING:
+    from bot.ledger import PartRow
 
 EXIT_CODES_HELP = """Exit codes: 0 every order has an outcome other than failed, needs_review or
 skipped; 1 some order failed, needs review or was skipped; 2 bad config or job (nothing done),
@@ -300,12 +303,12 @@ def runs(config_file: Path | None, verbose: bool, limit: int) -> None:
     if ledger is not None:
         try:
             for run_row in ledger.runs(limit):
-                summary = json.loads(run_row["summary"]) if run_row["summary"] else {}
-                table.add_row(run_row["run_id"], run_row["started_at"],
-                              run_row["finished_at"] or "(unfinished)", run_row["job"] or "",
+                summary = run_row.summary
+                table.add_row(run_row.run_id, run_row.started_at,
+                              run_row.finished_at or "(unfinished)", run_row.job or "",
                               _counts(summary))
-                if run_row.get("mode") == "distributed":
-                    for part in ledger.parts(run_row["run_id"]):
+                if run_row.mode == "distributed":
+                    for part in ledger.parts(run_row.run_id):
                         table.add_row(*_part_row(part))
         finally:
             ledger.close()
@@ -316,16 +319,16 @@ def _counts(summary: dict[str, int]) -> str:
     return " ".join(f"{k}={v}" for k, v in summary.items())
 
 
-def _part_row(part: dict[str, Any]) -> tuple[str, str, str, str, str]:
+def _part_row(part: PartRow) -> tuple[str, str, str, str, str]:
     """A distributed run's part as a row under its run in `dhbot runs`."""
-    size = len(json.loads(part["orders"]))
-    where = f"{part['account']}: {size} orders on {part['worker'] or '(not started)'}"
-    if part["attempts"] and part["attempts"] > 1:
-        where += f", attempt {part['attempts']}"
-    detail = _counts(json.loads(part["summary"])) if part["summary"] else part["state"]
-    if part["error"]:
-        detail += f" ({part['error']})"
-    return (f"  part {part['part_no']}", part["started_at"] or "", part["finished_at"] or "",
+    size = len(part.orders)
+    where = f"{part.account}: {size} orders on {part.worker or '(not started)'}"
+    if part.attempts and part.attempts > 1:
+        where += f", attempt {part.attempts}"
+    detail = _counts(part.summary) if part.summary else part.state
+    if part.error:
+        detail += f" ({part.error})"
+    return (f"  part {part.part_no}", part.started_at or "", part.finished_at or "",
             where, detail)
 
 

@@ -51,7 +51,7 @@ from bot.errors import (
     UsageError,
 )
 from bot.job import Job, JobOrder
-from bot.ledger import Ledger, new_run_id, now_iso, open_ledger
+from bot.ledger import Ledger, PartRow, RunRow, new_run_id, now_iso, open_ledger
 from bot.log import mask_url, redactor
 from bot.outcomes import OrderResult, Outcome, State, run_exit_code
 from bot.progress import RunProgress
@@ -181,15 +181,15 @@ def _check_workers(ledger: Ledger, settings: Settings, accounts: set[str]) -> No
     dist = settings.distributed
     now = datetime.now(UTC)
     up = [w for w in ledger.workers(dist.queue)
-          if (now - datetime.fromisoformat(w["seen_at"])).total_seconds() < WORKER_SEEN_S]
+          if (now - datetime.fromisoformat(w.seen_at)).total_seconds() < WORKER_SEEN_S]
     if not up:
         logger.warning("no worker is running on queue {}: the parts wait until one starts "
                        "(`dhbot worker`)", dist.queue)
         return
-    known = {a for w in up for a in json.loads(w["accounts"])}
+    known = {a for w in up for a in w.accounts}
     unknown = sorted(accounts - known)
     if unknown:
-        names = ", ".join(w["name"] for w in up)
+        names = ", ".join(w.name for w in up)
         raise UsageError(f"no running worker has account(s) {', '.join(unknown)} in its "
                          f"configuration (workers up on queue {dist.queue}: {names}); "
                          "nothing was queued")
@@ -308,20 +308,20 @@ class PartSweeper:
         young = 2 * _sweep_every_s(self.settings)
         resent = []
         for part in parts:
-            key = (part["run_id"], part["part_no"])
+            key = (part.run_id, part.part_no)
             why = None
-            if part["state"] == "running":
-                beat = part["heartbeat_at"] or part["started_at"]
+            if part.state == "running":
+                beat = part.heartbeat_at or part.started_at
                 if beat and (now - datetime.fromisoformat(beat)).total_seconds() > stale:
-                    why = f"its worker ({part['worker']}) stopped beating"
+                    why = f"its worker ({part.worker}) stopped beating"
             elif key in held:
                 self._missing.pop(key, None)
-            elif part["sent_at"] and \
-                    (now - datetime.fromisoformat(part["sent_at"])).total_seconds() > young:
+            elif part.sent_at and \
+                    (now - datetime.fromisoformat(part.sent_at)).total_seconds() > young:
                 self._missing[key] = self._missing.get(key, 0) + 1
                 if self._missing[key] >= 2:
                     why = "its task message is gone from the broker"
-            if why is None or not ledger.claim_resend(*key, part["sent_at"], why):
+            if why is None or not ledger.claim_resend(*key, part.sent_at, why):
                 continue
             self._missing.pop(key, None)
             self.app.send_task(TASK_NAME, args=list(key), queue=dist.queue)
@@ -338,11 +338,11 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
     settings = loaded.settings
     run, parts = with_ledger(loaded, f"reading run {run_id}",
                              lambda ledger: (ledger.run(run_id), ledger.parts(run_id)))
-    if run is None or run.get("mode") != "distributed":
+    if run is None or run.mode != "distributed":
         raise UsageError(f"no distributed run {run_id!r} in the ledger "
                          f"{mask_url(settings.ledger_url)}")
-    accounts = list(dict.fromkeys(p["account"] for p in parts))
-    total = sum(len(json.loads(p["orders"])) for p in parts)
+    accounts = list(dict.fromkeys(p.account for p in parts))
+    total = sum(len(p.orders) for p in parts)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     seen: set[int] = set()
     app = celery_app(settings)
@@ -354,9 +354,9 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
                 parts = with_ledger(loaded, f"following run {run_id}",
                                     lambda ledger: ledger.parts(run_id))
                 for part in parts:
-                    if part["state"] in FINISHED and part["part_no"] not in seen:
-                        seen.add(part["part_no"])
-                        for data in json.loads(part["results"] or "[]"):
+                    if part.state in FINISHED and part.part_no not in seen:
+                        seen.add(part.part_no)
+                        for data in part.results:
                             progress.update(order_from_json(data))
                 if len(seen) == len(parts):
                     break
@@ -366,9 +366,9 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
                         console.print(line)
                     next_sweep = time.monotonic() + _sweep_every_s(settings)
                 if deadline is not None and time.monotonic() > deadline:
-                    waiting = [p for p in parts if p["state"] not in FINISHED]
-                    notes = "; ".join(f"part {p['part_no']}: {p['error']}"
-                                      for p in waiting if p["error"])
+                    waiting = [p for p in parts if p.state not in FINISHED]
+                    notes = "; ".join(f"part {p.part_no}: {p.error}"
+                                      for p in waiting if p.error)
                     raise BotError(
                         f"gave up waiting after {timeout_s:.0f}s: {len(waiting)} of "
                         f"{len(parts)} parts not finished (are workers running?"
@@ -394,15 +394,15 @@ def _broker_client(settings: Settings) -> Any:
                                 socket_connect_timeout=5)
 
 
-def _report(run: dict[str, Any], parts: list[dict[str, Any]], accounts: list[str]) -> RunReport:
-    report = RunReport(run_id=run["run_id"], job=run["job"] or "", account=", ".join(accounts),
-                       started_at=run["started_at"], finished_at=now_iso())
+def _report(run: RunRow, parts: list[PartRow], accounts: list[str]) -> RunReport:
+    report = RunReport(run_id=run.run_id, job=run.job or "", account=", ".join(accounts),
+                       started_at=run.started_at, finished_at=now_iso())
     stops = []
     for part in parts:
-        report.orders += [order_from_json(d) for d in json.loads(part["results"] or "[]")]
-        if part["state"] == "failed":
-            stops.append((part["exit_code"] or 1,
-                          f"part {part['part_no']} ({part['account']}): {part['error']}"))
+        report.orders += [order_from_json(d) for d in part.results]
+        if part.state == "failed":
+            stops.append((part.exit_code or 1,
+                          f"part {part.part_no} ({part.account}): {part.error}"))
     if stops:
         report.stopped = "; ".join(text for _, text in stops)
     report.exit_code = run_exit_code((r.outcome for r in report.orders),
@@ -509,14 +509,14 @@ def _give_up(run_id: str, part_no: int, why: str) -> None:
     ledger = open_ledger(_STATE.loaded.settings)  # unreachable: the task fails, unacknowledged, and
     try:                                # is handed out again after the visibility timeout
         part = ledger.part(run_id, part_no)
-        if part is None or part["state"] in FINISHED:
+        if part is None or part.state in FINISHED:
             return
-        orders = [JobOrder(**o) for o in json.loads(part["orders"])]
+        orders = [JobOrder(**o) for o in part.orders]
         try:
-            key = _STATE.loaded.settings.portal.key(part["account"])
+            key = _STATE.loaded.settings.portal.key(part.account)
         except ConfigError:  # this worker does not know the account: as it was recorded
-            key = part["account"]
-        done = _skipped(ledger, run_id, part["account"], key, orders, why)
+            key = part.account
+        done = _skipped(ledger, run_id, part.account, key, orders, why)
         results = [order_to_json(r) for r in done]
         ledger.finish_part(run_id, part_no, state="failed",
                            summary=dict(Counter(r.outcome.value for r in done)),
@@ -565,13 +565,13 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             logger.error("run {} part {}: not in the ledger {}; dropped", run_id, part_no,
                          ledger.url)
             return "unknown"
-        if part["state"] in FINISHED:  # handed out again after it finished: nothing to do
-            return str(part["state"])
+        if part.state in FINISHED:  # handed out again after it finished: nothing to do
+            return str(part.state)
         worker = f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
         try:
-            account = settings.portal.account(part["account"])
+            account = settings.portal.account(part.account)
         except ConfigError:
-            why = (f"worker {worker} has no account {part['account']!r} in its configuration; "
+            why = (f"worker {worker} has no account {part.account!r} in its configuration; "
                    "left for a worker that has")
             logger.warning("run {} part {}: {}", run_id, part_no, why)
             ledger.note_part(run_id, part_no, why)
@@ -589,7 +589,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             raise task.retry(countdown=delay) from None
         ledger.start_part(run_id, part_no, worker)
         beat = _Heartbeat(ledger, run_id, part_no, worker, every_s=dist.lock_ttl_s / 3)
-        orders = [JobOrder(**o) for o in json.loads(part["orders"])]
+        orders = [JobOrder(**o) for o in part.orders]
         ctx = PartContext(run_id=run_id, ledger=ledger, guard=lock.check,
                           run_dir=settings.paths.runs_dir / run_id / f"part-{part_no:03d}")
         report: RunReport | None = None
@@ -598,7 +598,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
                 account.password()  # missing on this worker: ConfigError, said per order
             ctx.loop, ctx.host = _browser(settings)
             report, _ = execute_part(loaded, account, _STATE.profile, orders, ctx,
-                                     source=f"{part['account']} part {part_no}",
+                                     source=f"{part.account} part {part_no}",
                                      console=Console(stderr=True))
         except BotError as exc:
             ctx.stopped_by = exc
@@ -610,7 +610,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
             beat.stop()
             lock.release()
         stopped = ctx.stopped_by
-        attempts = int(part["attempts"] or 0) + 1
+        attempts = part.attempts + 1
         if isinstance(stopped, LockLost | Interrupted) or (
                 report is None and not isinstance(stopped, UsageError)
                 and attempts < MAX_PART_ATTEMPTS):

@@ -84,6 +84,70 @@ class LedgerRow:
         return self.state == State.INTENT
 
 
+@dataclass(frozen=True)
+class RunRow:
+    """The ledger's record of one run."""
+
+    run_id: str
+    job: str
+    started_at: str
+    finished_at: str | None
+    summary: dict[str, int]  # outcome -> count, once finished
+    report_dir: str | None
+    mode: str  # local | distributed
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> RunRow:
+        return cls(run_id=data["run_id"], job=data["job"] or "", started_at=data["started_at"],
+                   finished_at=data["finished_at"],
+                   summary=json.loads(data["summary"]) if data["summary"] else {},
+                   report_dir=data["report_dir"], mode=data["mode"] or "local")
+
+
+@dataclass(frozen=True)
+class PartRow:
+    """The ledger's record of one part of a distributed run."""
+
+    run_id: str
+    part_no: int
+    account: str  # its name in the configuration
+    orders: list[dict[str, Any]]  # the job's orders (JobOrder fields)
+    state: str  # queued | running | done | failed
+    worker: str | None
+    attempts: int
+    started_at: str | None
+    finished_at: str | None
+    summary: dict[str, int] | None
+    results: list[dict[str, Any]]  # the orders' results, report.json's shape
+    error: str | None
+    exit_code: int | None
+    heartbeat_at: str | None
+    sent_at: str | None
+    queue: str | None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> PartRow:
+        return cls(**{**data, "attempts": int(data["attempts"] or 0),
+                      "orders": json.loads(data["orders"]),
+                      "summary": json.loads(data["summary"]) if data["summary"] else None,
+                      "results": json.loads(data["results"]) if data["results"] else []})
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    """A worker that said it is up, and the accounts it can run."""
+
+    name: str
+    queue: str
+    accounts: list[str]
+    seen_at: str
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> WorkerRow:
+        return cls(name=data["name"], queue=data["queue"],
+                   accounts=json.loads(data["accounts"]), seen_at=data["seen_at"])
+
+
 metadata = MetaData()
 
 orders_table = Table(
@@ -467,15 +531,16 @@ class Ledger:
             db.execute(text("UPDATE runs SET finished_at=:at, summary=:s WHERE run_id=:run"),
                        {"at": now_iso(), "s": json.dumps(summary), "run": run_id})
 
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    def runs(self, limit: int = 20) -> list[RunRow]:
         """Recent runs, newest first."""
-        return self._query("SELECT * FROM runs ORDER BY started_at DESC, run_id DESC"
-                           " LIMIT :limit", {"limit": limit})
+        return [RunRow.of(r) for r in self._query(
+            "SELECT * FROM runs ORDER BY started_at DESC, run_id DESC LIMIT :limit",
+            {"limit": limit})]
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def run(self, run_id: str) -> RunRow | None:
         """One run's record, or None."""
         found = self._query("SELECT * FROM runs WHERE run_id=:run", {"run": run_id})
-        return found[0] if found else None
+        return RunRow.of(found[0]) if found else None
 
     # -- the parts of a distributed run ----------------------------------------------------
 
@@ -489,16 +554,16 @@ class Ledger:
                        [{"run": run_id, "no": no, "a": account, "o": orders, "at": at,
                          "q": queue} for no, (account, orders) in enumerate(parts, start=1)])
 
-    def parts(self, run_id: str) -> list[dict[str, Any]]:
+    def parts(self, run_id: str) -> list[PartRow]:
         """A distributed run's parts, in order."""
-        return self._query("SELECT * FROM parts WHERE run_id=:run ORDER BY part_no",
-                           {"run": run_id})
+        return [PartRow.of(r) for r in self._query(
+            "SELECT * FROM parts WHERE run_id=:run ORDER BY part_no", {"run": run_id})]
 
-    def part(self, run_id: str, part_no: int) -> dict[str, Any] | None:
+    def part(self, run_id: str, part_no: int) -> PartRow | None:
         """One part, or None."""
         found = self._query("SELECT * FROM parts WHERE run_id=:run AND part_no=:no",
                             {"run": run_id, "no": part_no})
-        return found[0] if found else None
+        return PartRow.of(found[0]) if found else None
 
     def start_part(self, run_id: str, part_no: int, worker: str) -> None:
         """A worker took the part (again, after a worker died: attempts counts them)."""
@@ -516,13 +581,14 @@ class Ledger:
                             " part_no=:no AND state='running' AND worker=:w"),
                        {"at": now_iso(), "run": run_id, "no": part_no, "w": worker})
 
-    def unfinished_parts(self, queue: str, run_id: str | None = None) -> list[dict[str, Any]]:
+    def unfinished_parts(self, queue: str, run_id: str | None = None) -> list[PartRow]:
         """Parts of a queue still queued or running (of one run, or of every run)."""
         sql = ("SELECT * FROM parts WHERE state IN ('queued', 'running')"
                " AND COALESCE(queue, :q)=:q")
         if run_id is not None:
             sql += " AND run_id=:run"
-        return self._query(sql + " ORDER BY run_id, part_no", {"run": run_id, "q": queue})
+        return [PartRow.of(r) for r in
+                self._query(sql + " ORDER BY run_id, part_no", {"run": run_id, "q": queue})]
 
     def claim_resend(self, run_id: str, part_no: int, seen_sent_at: str | None,
                      why: str) -> bool:
@@ -559,9 +625,10 @@ class Ledger:
         with self._tx() as db:
             db.execute(text("DELETE FROM workers WHERE name=:n"), {"n": name})
 
-    def workers(self, queue: str) -> list[dict[str, Any]]:
-        """The workers of a queue, with the accounts each can run (a JSON list)."""
-        return self._query("SELECT * FROM workers WHERE queue=:q ORDER BY name", {"q": queue})
+    def workers(self, queue: str) -> list[WorkerRow]:
+        """The workers of a queue, with the accounts each can run."""
+        return [WorkerRow.of(r) for r in
+                self._query("SELECT * FROM workers WHERE queue=:q ORDER BY name", {"q": queue})]
 
     def finish_part(self, run_id: str, part_no: int, *, state: str, summary: dict[str, int],
                     results: list[dict[str, Any]], exit_code: int,

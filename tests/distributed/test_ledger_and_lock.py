@@ -96,10 +96,12 @@ def test_parts_life_cycle(ledger: Ledger) -> None:
                        results=[{"order_no": "1"}], exit_code=0)
     part = ledger.part("r9", 1)
     assert part is not None
-    assert (part["state"], part["worker"], part["attempts"]) == ("done", "w2", 2)
-    assert [p["state"] for p in ledger.parts("r9")] == ["done", "queued"]
+    assert (part.state, part.worker, part.attempts) == ("done", "w2", 2)
+    assert (part.orders, part.summary, part.results) == (
+        [{"order_no": "1"}], {"submitted": 1}, [{"order_no": "1"}])  # decoded, typed
+    assert [p.state for p in ledger.parts("r9")] == ["done", "queued"]
     run = ledger.run("r9")
-    assert run is not None and run["mode"] == "distributed"
+    assert run is not None and run.mode == "distributed" and run.job == "job.yaml"
 
 
 def test_sealed_session_is_encrypted_and_needs_the_key(ledger: Ledger) -> None:
