@@ -101,12 +101,17 @@ class FlowError(BotError):
     """A step of a portal flow failed; carries where it happened. `unsettled`: the tab may
     not be where the flow left it (a load broke off), so the next step starts afresh."""
 
+    # Why it is worth a retry, as counted in the report ("timeout", "server error", …).
+    reason = "error"
+
     def __init__(self, message: str, *, step: str = "", page: str = "",
-                 unsettled: bool = False) -> None:
+                 unsettled: bool = False, reason: str | None = None) -> None:
         super().__init__(message)
         self.step = step
         self.page = page
         self.unsettled = unsettled
+        if reason is not None:
+            self.reason = reason
 
     def __str__(self) -> str:
         where = " ".join(p for p in (f"page={self.page}" if self.page else "",
@@ -118,9 +123,13 @@ class FlowError(BotError):
 class TransientError(FlowError):
     """A failure worth retrying after a pause: HTTP 5xx, a dropped connection, a timeout."""
 
+    reason = "transient"
+
 
 class RateLimited(TransientError):
     """The portal asked us to slow down (HTTP 429, 操作太频繁)."""
+
+    reason = "rate limited"
 
 
 class SessionExpired(FlowError):

@@ -129,7 +129,17 @@ def render_html(report: dict[str, Any], run_dir: Path) -> str:
         kinds={"trace": "trace ", "html": "页面 page "},
         duration=_duration(run["started_at"], run["finished_at"]),
         total_retries=sum(r.retries for r in rows),
+        retry_reasons=_retry_reasons(report),
     )
+
+
+def _retry_reasons(report: dict[str, Any]) -> list[tuple[str, int]]:
+    """The run's retries by reason (report.json's retries_by_reason; an older report.json
+    without it shows the total only)."""
+    reasons = report.get("retries_by_reason")
+    if not isinstance(reasons, dict):
+        return []
+    return [(_text(k), int(_number(v))) for k, v in reasons.items()]
 
 
 def render_csv(report: dict[str, Any]) -> str:

@@ -37,6 +37,14 @@ class RunReport:
         counts = Counter(r.outcome.value for r in self.orders)
         return {o.value: counts[o.value] for o in Outcome if counts[o.value]}
 
+    @property
+    def retries_by_reason(self) -> dict[str, int]:
+        """Retries over every order, by reason (like scrapy's retry stats), most first."""
+        total: Counter[str] = Counter()
+        for r in self.orders:
+            total.update(r.retry_reasons)
+        return dict(total.most_common())
+
     def to_json(self) -> dict[str, Any]:
         """The report.json document."""
         return {
@@ -50,6 +58,7 @@ class RunReport:
             "stopped": self.stopped,
             "summary": self.summary,
             "retries": sum(r.retries for r in self.orders),
+            "retries_by_reason": self.retries_by_reason,
             "orders": [order_to_json(r) for r in self.orders],
         }
 
@@ -71,7 +80,7 @@ def order_to_json(r: OrderResult) -> dict[str, Any]:
         "reason": r.reason, "note": r.note, "attempts": r.attempts,
         "retries": r.retries, "error": r.error, "artifacts": r.artifacts,
         "previous_run": r.previous_run, "duration_s": round(r.duration_s, 3),
-        "notice": r.notice,
+        "notice": r.notice, "retry_reasons": r.retry_reasons,
     }
 
 
@@ -83,7 +92,7 @@ def order_from_json(data: dict[str, Any]) -> OrderResult:
         status_after=data.get("status_after"), attempts=data.get("attempts", 0),
         retries=data.get("retries", 0), error=data.get("error"),
         artifacts=list(data.get("artifacts") or []), previous_run=data.get("previous_run"),
-        notice=data.get("notice"),
+        notice=data.get("notice"), retry_reasons=dict(data.get("retry_reasons") or {}),
         duration_s=float(data.get("duration_s") or 0.0))
 
 
@@ -114,6 +123,9 @@ def print_summary(report: RunReport, console: Console, report_path: Path) -> Non
         console.print(table)
     counts = ", ".join(f"{k}: {v}" for k, v in report.summary.items())
     console.print(f"[bold]{len(report.orders)} orders[/bold]: {counts}")
+    if report.retries_by_reason:
+        why = ", ".join(f"{k} {v}" for k, v in report.retries_by_reason.items())
+        console.print(f"retries: {sum(report.retries_by_reason.values())} ({why})")
     if report.stopped:
         console.print(f"[red]stopped:[/red] {report.stopped}")
     console.print(f"report: {report_path}")

@@ -277,13 +277,20 @@ class AccountRunner:
         return tab.list_page
 
     async def _process(self, session: AccountSession, tab: _Tab, work: _Work) -> OrderResult:
+        tab.retry.count = 0
+        tab.retry.reasons.clear()
+        result = await self._process_order(session, tab, work)
+        result.retry_reasons = dict(tab.retry.reasons)
+        return result
+
+    async def _process_order(self, session: AccountSession, tab: _Tab,
+                             work: _Work) -> OrderResult:
         started = time.monotonic()
         order = work.order
         if self._broken is not None:
             return self._result(order, Outcome.FAILED, error=(
                 f"not attempted: the portal's pages no longer match the profile "
                 f"({self._broken}); fix the profile (run `dhbot check`) and run the job again"))
-        tab.retry.count = 0
         prior = self.ledger.get(self.key, order.order_no)
         state = _OrderState(intent_unknown=bool(prior and prior.intent_unknown))
         if state.intent_unknown:
@@ -317,6 +324,7 @@ class AccountRunner:
             except SessionExpired as exc:
                 state.relogins += 1
                 state.retries += 1
+                tab.retry.reasons["session expired"] += 1
                 state.attempts -= 1  # an expired session is not the order's fault
                 if state.relogins > MAX_RELOGINS_PER_ORDER:
                     return await self._fail(tab, order, state, exc)
@@ -351,6 +359,7 @@ class AccountRunner:
                 if state.attempts >= attempts_allowed + (2 if state.intent_unknown else 0):
                     return await self._fail(tab, order, state, exc)
                 state.retries += 1
+                tab.retry.reasons[exc.reason] += 1
                 delay = self._backoff(state.attempts)
                 logger.warning("order {}: {}; retry {} in {:.1f}s", order.order_no,
                                _short(exc), state.retries, delay)
@@ -554,7 +563,7 @@ class AccountRunner:
         # under the form sent us back to the detail page): read the order back, as after
         # any failed submit. intent_unknown stays set, so nothing is submitted blindly.
         raise TransientError(decided.why or "the portal's answer to the submit is unclear",
-                             step="confirm", page=detail.page_name)
+                             step="confirm", page=detail.page_name, reason="unclear answer")
 
     def _done(self, order: JobOrder, state: _OrderState, outcome: Outcome, facts: OrderFacts,
               error: str | None = None) -> OrderResult:

@@ -9,8 +9,9 @@ import asyncio
 import contextlib
 import functools
 import inspect
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -38,10 +39,10 @@ def translate(exc: PlaywrightError, step: str, page: str) -> FlowError:
     message = _first_line(exc)
     if isinstance(exc, PlaywrightTimeoutError):
         return TransientError(f"timed out waiting for the page: {message}", step=step,
-                              page=page, unsettled=True)
+                              page=page, unsettled=True, reason="timeout")
     if "net::" in message or "Navigation" in message or "closed" in message.lower():
         return TransientError(f"connection problem: {message}", step=step, page=page,
-                              unsettled=True)
+                              unsettled=True, reason="connection")
     return FlowError(message, step=step, page=page)
 
 
@@ -83,6 +84,8 @@ class StepRetry:
     backoff: Callable[[int], float] = lambda attempt: 0.0
     on_rate_limited: Callable[[], None] = lambda: None
     count: int = 0
+    # Retries by reason, for the report (a page reloaded after HTTP 5xx: "server error").
+    reasons: Counter[str] = field(default_factory=Counter)
 
 
 class PortalPage:
@@ -168,7 +171,7 @@ class PortalPage:
                 with contextlib.suppress(BaseException):
                     await dom
                 raise TransientError(f"connection problem: {failed.result()}", step=step,
-                                     page=self.page_name)
+                                     page=self.page_name, reason="connection")
             await dom
             return response
         except PlaywrightError as exc:
@@ -187,6 +190,7 @@ class PortalPage:
             if status == 429:
                 self.retry.on_rate_limited()
             self.retry.count += 1
+            self.retry.reasons["rate limited" if status == 429 else "server error"] += 1
             delay = self.retry.backoff(attempt)
             logger.warning("{}: portal answered HTTP {} at {}; reloading in {:.1f}s "
                            "(retry {})", self.page_name, status, step, delay, attempt)
@@ -201,7 +205,7 @@ class PortalPage:
                               step=step, page=self.page_name)
         if status >= 500:
             raise TransientError(f"portal answered HTTP {status}", step=step,
-                                 page=self.page_name)
+                                 page=self.page_name, reason="server error")
         if self.on_login_page() and self.page_name != "login":
             raise SessionExpired("the portal showed its login page: session expired",
                                  step=step, page=self.page_name)

@@ -47,7 +47,7 @@ class CancelDialog(PortalPage):
             except PlaywrightTimeoutError as exc:
                 raise TransientError("the cancel dialog did not open (the page's script may "
                                      "not have loaded)", step="open dialog",
-                                     page=self.page_name) from exc
+                                     page=self.page_name, reason="dialog not shown") from exc
         await self.require("dialog.container", "open dialog")
 
     async def fill(self, reason_label: str, note: str, reason_key: str = "reasons") -> None:

@@ -41,6 +41,13 @@ def test_faults_are_retried_and_counted(workspace: Workspace) -> None:
     outcomes = Counter(o["outcome"] for o in report["orders"])
     assert set(outcomes) <= {"submitted", "needs_review", "failed"}, outcomes
     assert report["retries"] > 0  # 15% of pages failed: retries happened and were counted
+    # … by reason, like scrapy's retry stats: the 500s show as "server error".
+    by_reason = report["retries_by_reason"]
+    assert by_reason.get("server error", 0) > 0, by_reason
+    assert sum(by_reason.values()) == report["retries"], (by_reason, report["retries"])
+    assert sum(sum(o["retry_reasons"].values()) for o in report["orders"]) == report["retries"]
+    html = (workspace.root / "runs" / report["run_id"] / "report.html").read_text()
+    assert f"server error {by_reason['server error']}" in html
     # Whatever went wrong, never two requests for one order.
     counts = Counter(r["order_no"] for r in portal.cancel_requests())
     assert max(counts.values()) == 1
