@@ -32,11 +32,12 @@ lint: $(STAMP)
 test: setup services lint
 	$(PY) -m pytest
 
-# The fast loop (about a minute): lint, types, and the tests that start no dhbot process:
-# profiles and the locator grammar, jobs, configuration, the history rule, the mock portal.
+# The fast loop (under a minute): lint, types, and every test that needs neither Chromium
+# nor Redis/PostgreSQL: the decision table, profiles, jobs, configuration, the ledger on
+# SQLite, the CLI in-process (click's runner), reports, the mock portal over HTTP.
 test-fast: setup lint
-	$(PY) -m pytest -q tests/flows tests/bot/test_job.py tests/bot/test_config.py \
-		tests/bot/test_outcome_decisions.py tests/mock_portal
+	$(PY) -m pytest -q -m "not browser and not e2e and not distributed and not soak" \
+		--durations=10 tests
 
 test-distributed: setup services
 	$(PY) -m pytest -m distributed tests

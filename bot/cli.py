@@ -44,9 +44,16 @@ def _load(config_file: Path | None, cli: dict[str, Any] | None = None,
     return context.loaded, context.profile
 
 
-class LazyGroup(click.Group):
-    """Subcommands whose modules are imported only when they run (click's recipe for lazy
-    subcommands): `dhbot --help` and input refusals start without Playwright or SQLAlchemy."""
+class DhbotGroup(click.Group):
+    """The dhbot command group.
+
+    - Errors map to exit codes here, in one place, for every command (so click's test
+      runner sees the same codes as a shell): a BotError exits with its `exit_code`, said
+      in one line on stderr, never as a traceback.
+    - Subcommands whose modules are heavy are imported only when they run (click's recipe
+      for lazy subcommands): `dhbot --help` and input refusals start without Playwright
+      or SQLAlchemy.
+    """
 
     # name: (module:command, the line `dhbot --help` shows without importing the module)
     lazy: ClassVar[dict[str, tuple[str, str]]] = {
@@ -68,6 +75,20 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as exc:
+            logger.remove()
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except BotError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(Interrupted.exit_code)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
@@ -81,7 +102,7 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup,
+@click.group(cls=DhbotGroup,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="dhbot")
@@ -459,23 +480,14 @@ def main() -> None:
     # ledger and its -wal/-shm files, sessions, logs, reports, traces, temporary folders.
     os.umask(0o077)
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.exit(Interrupted.exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
-    except UsageError as exc:
-        logger.remove()
-        click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except BotError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,35 @@ class Workspace:
                 f"stderr:\n{proc.stderr}")
         return proc
 
+    def cli(self, *args: str, check_code: int | None = None,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the CLI in this process (click's test runner): the same exit codes and
+        messages as `dhbot`, without a Python start-up. For commands that start no browser."""
+        import contextlib
+
+        from click.testing import CliRunner
+        from loguru import logger
+
+        from bot.cli import cli
+
+        wanted = {**self.env, **(extra_env or {})}
+        env: dict[str, str | None] = {k: v for k, v in wanted.items() if k.startswith("DHBOT_")}
+        env.update({k: None for k in os.environ if k.startswith("DHBOT_") and k not in env})
+        try:
+            with contextlib.chdir(self.root):
+                result = CliRunner(env=env).invoke(cli, list(args), prog_name="dhbot")
+        finally:
+            logger.remove()  # its sink was the runner's captured stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception  # a traceback: the test shows it
+        proc = subprocess.CompletedProcess(["dhbot", *args], result.exit_code,
+                                           result.stdout, result.stderr)
+        if check_code is not None:
+            assert proc.returncode == check_code, (
+                f"exit {proc.returncode} != {check_code}\nstdout:\n{proc.stdout}\n"
+                f"stderr:\n{proc.stderr}")
+        return proc
+
     def session_file(self, account: str = "main") -> Path:
         """Where the account's session is saved (keyed by its portal identity)."""
         from bot.config import load_settings

@@ -180,7 +180,7 @@ def test_bad_input_exits_2_before_touching_the_portal(workspace: Workspace,
                                                       bad_input: BadInput) -> None:
     args, env, expected = bad_input(workspace)
 
-    proc = workspace.dhbot(*args, extra_env=env, timeout=60, check_code=2)
+    proc = workspace.cli(*args, extra_env=env, check_code=2)
 
     for text in expected:
         assert text in proc.stderr, proc.stderr
@@ -190,6 +190,8 @@ def test_bad_input_exits_2_before_touching_the_portal(workspace: Workspace,
     assert not list((workspace.root / "runs").glob("*/report.json"))
 
 
+@pytest.mark.e2e
+@pytest.mark.browser
 def test_csv_with_bom_header_runs_end_to_end(workspace: Workspace) -> None:
     shipped = by_status(workspace.portal, "已发货")[0]
     # As Excel saves "CSV UTF-8": a BOM before the header, CRLF line ends, a quoted note.

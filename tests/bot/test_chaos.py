@@ -16,6 +16,8 @@ import pytest
 
 from tests.bot.conftest import Layout, Workspace, chromium_main, descendants, wait_gone
 
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.chaos]
+
 FINAL = {"submitted", "cancelled", "already_requested", "already_cancelled",
          "not_cancellable", "not_found"}
 

@@ -8,8 +8,12 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from bot.cli import cli
 from tests.bot.conftest import Layout, Workspace
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 # What the mock's layout v2 renames (mock_portal/layout.py), as profile keys: 订单管理 is both
 # the menu link and the order list's heading, so it costs two keys. 搜 索 and 提 交 are only

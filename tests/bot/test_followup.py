@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from tests.bot.conftest import Layout, Workspace, by_status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 MESSAGE = "您好，订单 {order_no} 因{reason_label}已申请取消，款项将按平台规则原路退回。"
 

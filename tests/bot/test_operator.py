@@ -6,7 +6,11 @@ import csv
 import json
 import stat
 
+import pytest
+
 from tests.bot.conftest import Workspace, by_status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 def test_report_files_runs_and_rerender(workspace: Workspace) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from tests.bot.conftest import LAYOUTS, Workspace, by_status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 LEGACY = LAYOUTS["legacy"]
 

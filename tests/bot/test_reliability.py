@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.bot.conftest import (
     Layout,
     Workspace,
@@ -21,6 +23,8 @@ from tests.bot.conftest import (
     descendants,
     wait_gone,
 )
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 def _start(workspace: Workspace, *args: str) -> subprocess.Popen[str]:

@@ -156,6 +156,7 @@ def test_junit_counts_failures_and_skips(run_dir: Path) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.browser
 def test_html_report_in_a_browser(run_dir: Path, page: Page) -> None:
     requests: list[str] = []
     dialogs: list[str] = []
@@ -220,6 +221,7 @@ def test_html_report_in_a_browser(run_dir: Path, page: Page) -> None:
     assert requests and all(u.startswith(("file:", "data:")) for u in requests), requests
 
 
+@pytest.mark.browser
 @pytest.mark.browser
 def test_html_report_marks_a_dry_run(tmp_path: Path, page: Page) -> None:
     folder = write_run(tmp_path / "runs", RUN_ID, [

@@ -5,8 +5,12 @@ from __future__ import annotations
 import stat
 from collections import Counter
 
+import pytest
+
 from flows.profile import load_profile
 from tests.bot.conftest import Layout, Workspace, by_status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 def test_run_gives_each_order_its_outcome_and_submits_once(workspace: Workspace,

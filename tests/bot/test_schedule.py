@@ -13,9 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.bot.conftest import Workspace, by_status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 EVERY_2_S = "*/2 * * * * *"
 # A safety net: a scheduler left behind by a failing test stops by itself.

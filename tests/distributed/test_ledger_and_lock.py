@@ -19,10 +19,11 @@ from bot.outcomes import Outcome, State
 from bot.session import SealedSessionStore, session_store
 from tests.services import PostgresServer, RedisServer
 
-pytestmark = pytest.mark.distributed
+# The ledger tests run on SQLite everywhere and on PostgreSQL where the services are
+# (marked distributed); the Redis lock tests need Redis.
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.distributed)])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     """A fresh ledger on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
@@ -116,6 +117,7 @@ def test_sealed_session_is_encrypted_and_needs_the_key(ledger: Ledger) -> None:
     assert SealedSessionStore(ledger, "main", key).load() is None
 
 
+@pytest.mark.distributed
 def test_shared_ledger_needs_a_valid_session_key(postgres_server: PostgresServer,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(None, {"ledger": postgres_server.url}, environ={}).settings
@@ -141,6 +143,7 @@ def _tokens(ledger: Ledger, account: str = "main") -> Callable[[], int]:
     return lambda: ledger.take_fence(account)
 
 
+@pytest.mark.distributed
 def test_lock_is_exclusive_and_tokens_increase(client: redis.Redis, ledger: Ledger) -> None:
     first = RedisAccountLock(client, "main", ttl_s=5, tokens=_tokens(ledger))
     second = RedisAccountLock(client, "main", ttl_s=5, tokens=_tokens(ledger))
@@ -157,6 +160,7 @@ def test_lock_is_exclusive_and_tokens_increase(client: redis.Redis, ledger: Ledg
         second.check()
 
 
+@pytest.mark.distributed
 def test_renewal_keeps_the_lock_past_its_ttl(client: redis.Redis, tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite")
     with RedisAccountLock(client, "main", ttl_s=2, tokens=_tokens(ledger)) as held:
@@ -166,6 +170,7 @@ def test_renewal_keeps_the_lock_past_its_ttl(client: redis.Redis, tmp_path: Path
         held.check()
 
 
+@pytest.mark.distributed
 def test_frozen_holder_is_fenced_out(client: redis.Redis, tmp_path: Path) -> None:
     """A worker that stopped renewing (frozen) loses the account to a newer holder, and can
     then neither pass its own check nor record an intent in the ledger."""
@@ -195,6 +200,7 @@ def test_frozen_holder_is_fenced_out(client: redis.Redis, tmp_path: Path) -> Non
         ledger.close()
 
 
+@pytest.mark.distributed
 def test_fencing_tokens_come_from_the_ledger_and_survive_a_redis_restart(
         tmp_path: Path, ledger: Ledger) -> None:
     """Tokens used to be a Redis counter: after a restart without persistence it started
