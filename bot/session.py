@@ -14,11 +14,11 @@ from playwright.async_api import BrowserContext, Page, Route
 
 from bot.browser import BrowserHost
 from bot.config import AccountConfig, Settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, CredentialsRejected, LoginNeedsPerson
 from bot.log import redactor, scrub_trace, write_private
 from flows.base_page import Pacer, StepRetry, map_errors
 from flows.home_page import HomePage
-from flows.login_page import LoginPage
+from flows.login_page import LoginAnswer, LoginPage
 from flows.order_list_page import OrderListPage
 from flows.profile import Profile
 
@@ -252,9 +252,13 @@ class AccountSession:
                         self.account.username)
             await self._pause_trace()  # typed passwords must never reach a trace
             try:
-                await login.login(self.account.username, password)
+                result = await login.login(self.account.username, password)
             finally:
                 await self._resume_trace()
+            if result.answer == LoginAnswer.CAPTCHA:
+                raise LoginNeedsPerson("the login page asks for a captcha")
+            if result.answer == LoginAnswer.REFUSED:
+                raise CredentialsRejected(f"the portal said {result.said}")
             self.logins += 1
             self._generation += 1
             self._signed_in = True

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
-from bot.errors import CredentialsRejected, FlowError, LoginNeedsPerson
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.errors import FlowError
 from flows.base_page import PortalPage
-from flows.home_page import HomePage
+
+
+class LoginAnswer(StrEnum):
+    """What the portal did with a sign-in: a fact; the engine decides what it means."""
+
+    SIGNED_IN = "signed in"
+    CAPTCHA = "captcha"  # a person must sign in (slider, SMS, …)
+    REFUSED = "refused"  # the portal said the user name or password is wrong
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    answer: LoginAnswer
+    said: str | None = None  # the portal's words, when it refused
 
 
 class LoginPage(PortalPage):
@@ -33,10 +49,10 @@ class LoginPage(PortalPage):
         """True when the page asks for a captcha (请拖动滑块完成拼图)."""
         return await self.shown("login.captcha_text")
 
-    async def login(self, username: str, password: str) -> HomePage:
-        """Fill user name and password, press 登录, and land on the signed-in page."""
+    async def login(self, username: str, password: str) -> LoginResult:
+        """Fill user name and password, press 登录, and say what the portal did."""
         if await self.captcha_shown():
-            raise LoginNeedsPerson("the login page asks for a captcha")
+            return LoginResult(LoginAnswer.CAPTCHA)
         user = await self.require("login.username_label", "login")
         await user.fill(username)
         pw = await self.require("login.password_label", "login")
@@ -45,11 +61,9 @@ class LoginPage(PortalPage):
         await self._navigate("login", self.press(submit))
         if self.on_login_page():
             if await self.captcha_shown():
-                raise LoginNeedsPerson("the login page asks for a captcha")
+                return LoginResult(LoginAnswer.CAPTCHA)
             if await self.shown("login.error_text"):
-                raise CredentialsRejected(
-                    f"the portal said {await self.texts_of('login.error_text')}")
+                return LoginResult(LoginAnswer.REFUSED, await self.texts_of("login.error_text"))
             raise FlowError("still on the login page after signing in", step="login",
                             page=self.page_name)
-        home: HomePage = self._sibling(HomePage)
-        return home
+        return LoginResult(LoginAnswer.SIGNED_IN)
