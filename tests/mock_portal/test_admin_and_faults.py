@@ -84,13 +84,15 @@ def test_latency_is_added_to_pages_but_not_admin(
     start = time.perf_counter()
     client.get("/")
     fast = time.perf_counter() - start
-    portal.set_faults(latency_ms=300)
+    # A latency far above any scheduling hiccup of a loaded machine: the page waits for
+    # it, the admin call does not.
+    portal.set_faults(latency_ms=1200)
     start = time.perf_counter()
     assert client.get("/").status_code == 200
-    assert time.perf_counter() - start >= 0.29
+    assert time.perf_counter() - start >= 1.19
     start = time.perf_counter()
     portal.admin.get("__admin/health")
-    assert time.perf_counter() - start < 0.25 + fast
+    assert time.perf_counter() - start < 0.8 + fast
 
 
 def test_error_rate_one_gives_500_page(portal: PortalServer, seller: SellerClient) -> None:
