@@ -203,6 +203,10 @@ class RetryConfig(_Frozen):
     backoff_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(10.0, ge=0)
     jitter: float = Field(0.5, ge=0, le=1)
+    # The portal limits buyer messages: first pause (doubling, at most 30 s each), and the
+    # most waited in total before the message is left for the next run.
+    message_wait_s: float = Field(5.0, gt=0, le=60)
+    message_wait_max_s: float = Field(180.0, ge=0, le=3600)
 
 
 def cron_trigger(expression: str) -> Any:

@@ -56,9 +56,6 @@ from flows.profile import Profile
 MAX_RELOGINS_PER_ORDER = 3
 MISMATCH_LIMIT = 3
 RECYCLE_TABS_EVERY = 100
-# Waiting out the portal's buyer-message rate limit: first pause, and the most in total.
-MESSAGE_WAIT_FIRST_S = 5.0
-MESSAGE_WAIT_MAX_S = 180.0
 
 
 class AccountStopped(Exception):
@@ -470,7 +467,7 @@ class AccountRunner:
             tab.last = detail.page
             form = await detail.open_contact()
             waited = 0.0
-            delay = MESSAGE_WAIT_FIRST_S
+            delay = self.settings.retry.message_wait_s
             while True:
                 if self.guard is not None:
                     self.guard()  # LockLost: another worker has the account now
@@ -480,7 +477,8 @@ class AccountRunner:
                     result.message_sent = True
                     logger.info("order {}: message sent to the buyer", order.order_no)
                     return
-                if answer != MessageResult.RATE_LIMITED or waited >= MESSAGE_WAIT_MAX_S:
+                if answer != MessageResult.RATE_LIMITED or \
+                        waited >= self.settings.retry.message_wait_max_s:
                     raise FlowError(f"the portal did not confirm the message ({answer})",
                                     step="message", page=form.page_name)
                 logger.info("order {}: portal limits buyer messages; waiting {:.0f}s",

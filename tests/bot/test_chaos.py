@@ -114,8 +114,8 @@ def _chaos(workspace: Workspace, layout: Layout, orders: int, kills: int, seed: 
     print(json.dumps(Counter(r["outcome"] for r in report["orders"])))
 
 
-def test_chaos_200_orders_three_kills(workspace: Workspace, layout: Layout) -> None:
-    _chaos(workspace, layout, orders=200, kills=3, seed=1)
+def test_chaos_120_orders_three_kills(workspace: Workspace, layout: Layout) -> None:
+    _chaos(workspace, layout, orders=120, kills=3, seed=1)
 
 
 @pytest.mark.soak

@@ -80,7 +80,9 @@ def test_login_saves_a_session_and_explains_without_display(workspace: Workspace
 
 def test_message_rate_limit_is_waited_out(workspace: Workspace) -> None:
     portal = workspace.portal
-    portal.set_faults(message_rate_per_minute=1, rate_limit_window_s=12)
+    portal.set_faults(message_rate_per_minute=1, rate_limit_window_s=3)
+    workspace.write_config(retry={"attempts": 3, "backoff_s": 0.1, "backoff_max_s": 1,
+                                  "message_wait_s": 0.5})
     paid = by_status(portal, "待发货", 2)
     job = workspace.write_job([{"order_no": n} for n in paid],
                               defaults={"reason": "out_of_stock", "note": "断货",
