@@ -153,24 +153,23 @@ def before_submit(meaning: str | None, status: str, *, intent_unknown: bool,
 
     With `intent_unknown` (an earlier submit's result was never recorded) the status says
     whether that submit landed; only a still-cancellable order is submitted (again)."""
-    if intent_unknown:
-        if meaning == PENDING_REVIEW:
-            return Decision(Act.RECORD, Outcome.SUBMITTED)
-        if meaning == CANCELLED:
-            return Decision(Act.RECORD, Outcome.CANCELLED)
-        if meaning != CANCELLABLE:
+    if meaning in _ANSWERED:
+        ours, before_us = _ANSWERED[meaning]
+        return Decision(Act.RECORD, ours if intent_unknown else before_us)
+    if meaning != CANCELLABLE:
+        if intent_unknown:
             return Decision(Act.RECORD, Outcome.NEEDS_REVIEW,
                             f"a submit was attempted; the order now shows {status}, which is "
                             "neither cancelled nor under review")
-        # Still cancellable: the earlier submit never reached the portal.
-    if meaning == PENDING_REVIEW:
-        return Decision(Act.RECORD, Outcome.ALREADY_REQUESTED)
-    if meaning == CANCELLED:
-        return Decision(Act.RECORD, Outcome.ALREADY_CANCELLED)
-    if meaning != CANCELLABLE:
         return Decision(Act.RECORD, Outcome.NOT_CANCELLABLE,
                         f"status {status} cannot be cancelled")
+    # Cancellable (with an intent open: the earlier submit never reached the portal).
     return Decision(Act.REHEARSE if dry_run else Act.SUBMIT)
+
+
+# A status that already answers: (our own earlier submit landed, someone asked before us).
+_ANSWERED = {PENDING_REVIEW: (Outcome.SUBMITTED, Outcome.ALREADY_REQUESTED),
+             CANCELLED: (Outcome.CANCELLED, Outcome.ALREADY_CANCELLED)}
 
 
 def after_submit(meaning: str | None, notice: str | None, *, status: str,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -51,6 +52,16 @@ def _report(cluster: Cluster, run_id: str) -> dict:
     return json.loads((cluster.root / "runs" / run_id / "report.json").read_text())
 
 
+def _wait_done(cluster: Cluster, run_id: str,
+               orders: list[dict]) -> subprocess.CompletedProcess[str]:
+    """`dhbot wait` until the run ends: exit 0, every order once."""
+    waited = cluster.dhbot("wait", run_id, "--timeout", "300")
+    assert waited.returncode == 0, (waited.stdout[-3000:] + waited.stderr
+                                    + cluster.worker_logs())
+    _check_exactly_once(cluster, orders, _report(cluster, run_id))
+    return waited
+
+
 def test_redis_restart_loses_the_queue_and_wait_puts_the_parts_back(
         tmp_path: Path, request: pytest.FixtureRequest, scale_portal: PortalServer,
         own_redis: RedisServer, postgres_server: PostgresServer) -> None:
@@ -67,12 +78,9 @@ def test_redis_restart_loses_the_queue_and_wait_puts_the_parts_back(
         own_redis.restart()
         assert redis.Redis.from_url(own_redis.url).llen(cluster.queue) == 0
         cluster.start_worker("w1")
-        waited = cluster.dhbot("wait", run_id, "--timeout", "240")
-        assert waited.returncode == 0, (waited.stdout[-3000:] + waited.stderr
-                                        + cluster.worker_logs())
+        waited = _wait_done(cluster, run_id, orders)
         assert "its task message is gone from the broker; queued again" in (
             waited.stdout + cluster.worker_logs())
-        _check_exactly_once(cluster, orders, _report(cluster, run_id))
     finally:
         cluster.stop_workers()
 
@@ -95,11 +103,8 @@ def test_postgres_restart_mid_run_finishes_exactly_once(
             time.sleep(0.05)
         assert cluster.portal.cancel_requests(), cluster.worker_logs()
         own_postgres.restart(down_s=3)
-        waited = cluster.dhbot("wait", run_id, "--timeout", "300")
-        assert waited.returncode == 0, (waited.stdout[-3000:] + waited.stderr
-                                        + cluster.worker_logs())
+        waited = _wait_done(cluster, run_id, orders)
         assert "Traceback" not in waited.stderr
-        _check_exactly_once(cluster, orders, _report(cluster, run_id))
     finally:
         cluster.stop_workers()
 
