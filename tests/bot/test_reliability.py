@@ -36,11 +36,11 @@ def _start(workspace: Workspace, *args: str) -> subprocess.Popen[str]:
 def test_faults_are_retried_and_counted(workspace: Workspace) -> None:
     portal = workspace.portal
     orders = by_status(portal, "待发货", 12)
-    # Sessions of 3 s: even a fast machine takes longer over 12 orders, so the bot has to
-    # log in again mid-run.
+    # Sessions of 6 s: the run takes longer, so the bot has to log in again mid-run (much
+    # shorter, and a loaded machine spends a session's life on logging in).
     portal.set_faults(latency_ms=20, latency_jitter_ms=10, error_rates={"*": 0.15},
                       commit_then_fail=0.3, commit_then_fail_mode="status500",
-                      session_lifetime_s=3)
+                      session_lifetime_s=6)
     job = workspace.write_job([{"order_no": n} for n in orders])
     workspace.dhbot("run", str(job), timeout=240)
     report = workspace.last_report()

@@ -194,7 +194,9 @@ def test_fields_read_dl_pairs_inline_values_and_table_cells(chromium: Chromium) 
 
 
 def test_fields_drawn_late_are_waited_for_and_never_read_early(chromium: Chromium) -> None:
-    html = """<ul id="info"></ul><script>setTimeout(() => {
+    # The page's script draws the fields some time after it is asked to: only once the
+    # early read is done (a timer started at load would race a loaded machine).
+    html = """<ul id="info"></ul><script>window.drawLater = () => setTimeout(() => {
         document.getElementById('info').innerHTML = '<li>订单状态：<span>等待您发货</span></li>';
     }, 700);</script>"""
     prof = profile()
@@ -202,6 +204,7 @@ def test_fields_drawn_late_are_waited_for_and_never_read_early(chromium: Chromiu
     async def test(page: Page) -> tuple[dict[str, str], dict[str, str]]:
         obj = portal_page(page, prof)
         early = await obj.fields()
+        await page.evaluate("window.drawLater()")
         return early, await obj.fields(wait_for="status")
 
     early, late = chromium.run(html, test)
