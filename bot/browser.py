@@ -16,7 +16,7 @@ from loguru import logger
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from bot.errors import BrowserUnavailable
+from bot.errors import BrowserUnavailable, first_line
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -163,7 +163,7 @@ class BrowserHost:
                 ), timeout + 5)
                 return
             except (PlaywrightError, TimeoutError) as exc:
-                problem = _first_line(exc) or f"no answer within {timeout:g} s"
+                problem = first_line(exc) or f"no answer within {timeout:g} s"
                 if "Executable doesn't exist" in problem or (
                         executable is None and "playwright install" in str(exc)):
                     break
@@ -202,7 +202,3 @@ class BrowserHost:
         if self._pw is not None:
             await self._pw.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -49,6 +49,7 @@ from bot.errors import (
     LedgerUnavailable,
     LockLost,
     UsageError,
+    first_line,
 )
 from bot.job import Job, JobOrder
 from bot.ledger import Ledger, PartRow, RunRow, new_run_id, now_iso, open_ledger
@@ -216,7 +217,7 @@ def with_ledger(loaded: LoadedSettings, what: str, work: Callable[[Ledger], T]) 
 
     def say(state: Any) -> None:
         logger.warning("{}: the ledger cannot be reached ({}); trying again", what,
-                       str(state.outcome.exception()).splitlines()[0][:200])
+                       first_line(state.outcome.exception())[:200])
 
     try:
         for attempt in Retrying(retry=retry_if_exception(_database_down),
@@ -234,7 +235,7 @@ def with_ledger(loaded: LoadedSettings, what: str, work: Callable[[Ledger], T]) 
             raise
         raise LedgerUnavailable(
             f"{what}: the ledger {mask_url(loaded.settings.ledger_url)} could not be reached "
-            f"for {patience:g}s ({str(exc).splitlines()[0][:200]}); nothing is lost: the "
+            f"for {patience:g}s ({first_line(exc)[:200]}); nothing is lost: the "
             "workers go on, and `dhbot wait RUN_ID` follows the run again") from exc
     raise AssertionError("unreachable")  # pragma: no cover - Retrying returns or raises
 
@@ -488,7 +489,7 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
     except Exception as exc:
         if _database_down(exc):  # not the part's fault: it runs again once the ledger is back
             logger.error("run {} part {}: the ledger cannot be reached ({}); the part goes "
-                         "back to the queue", run_id, part_no, str(exc).splitlines()[0][:200])
+                         "back to the queue", run_id, part_no, first_line(exc)[:200])
             raise task.retry(countdown=_STATE.loaded.settings.distributed.busy_retry_s * 4,
                              exc=exc) from None
         logger.exception("run {} part {}: worker error", run_id, part_no)

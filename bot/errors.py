@@ -11,6 +11,7 @@ BotError                      1  root: something went wrong
 ├── AccountBusy               4  another run holds the account
 │   ├── SchedulerBusy         4  another scheduler holds the state folder
 │   └── LockLost              4  a worker lost its account lock (expired, taken over)
+├── LedgerUnavailable        5  submit/wait: the shared ledger stayed unreachable
 ├── Interrupted             130  SIGINT/SIGTERM: stopped cleanly, report written
 ├── DeadlineReached           1  the run's time limit passed: stopped cleanly, report written
 ├── BrowserGone               1  Chromium died more often than a run restarts it
@@ -22,6 +23,11 @@ BotError                      1  root: something went wrong
 """
 
 from __future__ import annotations
+
+
+def first_line(exc: BaseException) -> str:
+    """An error in one line, for logs and reports (its type when it has no message)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class BotError(Exception):

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from bot.errors import JobError
+from bot.errors import JobError, first_line
 from bot.inputs import decode_text, read_regular, yaml_problem
 from flows.profile import Profile
 
@@ -117,7 +117,7 @@ def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
     try:
         return loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-        raise _BadValue(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        raise _BadValue(first_line(exc)) from None
 
 
 def _mapping(node: yaml.Node, what: str, errors: _Errors) -> dict[str, tuple[yaml.Node,

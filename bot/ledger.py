@@ -41,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
-from bot.errors import ConfigError, LockLost
+from bot.errors import ConfigError, LockLost, first_line
 from bot.log import mask_url, redactor
 from bot.outcomes import FINAL_OUTCOMES, Outcome, State, moves_forward
 
@@ -282,7 +282,7 @@ class Ledger:
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(f"cannot open the ledger {self.url}: "
-                              f"{str(exc).splitlines()[0]}") from exc
+                              f"{first_line(exc)}") from exc
         if self.path is not None:
             self.path.chmod(0o600)
 

@@ -29,6 +29,7 @@ from bot.errors import (
     RateLimited,
     SessionExpired,
     TransientError,
+    first_line,
 )
 from bot.job import JobOrder
 from bot.ledger import Ledger, LedgerRow
@@ -359,7 +360,7 @@ class AccountRunner:
                 tab.retry.reasons[exc.reason] += 1
                 delay = self._backoff(state.attempts)
                 logger.warning("order {}: {}; retry {} in {:.1f}s", order.order_no,
-                               _short(exc), state.retries, delay)
+                               first_line(exc), state.retries, delay)
                 tab.list_page = None if exc.unsettled else tab.list_page
                 await asyncio.sleep(delay)
             except FlowError as exc:
@@ -400,9 +401,9 @@ class AccountRunner:
             if self._host.restarts >= limit:
                 raise AccountStopped(BrowserGone(
                     f"Chromium died {self._host.restarts + 1} times in this run "
-                    f"(last: {_short(exc)}); run.browser_restarts is {limit}"))
+                    f"(last: {first_line(exc)}); run.browser_restarts is {limit}"))
             logger.warning("Chromium died ({}); starting it again ({} of {}) and going on",
-                           _short(exc), self._host.restarts + 1, limit)
+                           first_line(exc), self._host.restarts + 1, limit)
             try:
                 await self._host.restart()
                 await session.reopen(block_submit=self.dry_run)
@@ -488,7 +489,7 @@ class AccountRunner:
                 delay = min(delay * 2, 30.0)
         except FlowError as exc:
             tab.list_page = None
-            note = f"buyer message not sent ({_short(exc)}); the next run tries again"
+            note = f"buyer message not sent ({first_line(exc)}); the next run tries again"
             result.error = f"{result.error}; {note}" if result.error else note
             logger.warning("order {}: {}", order.order_no, note)
 
@@ -574,7 +575,7 @@ class AccountRunner:
                     exc: BaseException) -> OrderResult:
         artifacts = await self._evidence(tab.last, order)
         tab.list_page = None  # start the next order from a known page
-        message = _short(exc)
+        message = first_line(exc)
         if isinstance(exc, ProfileMismatch):
             message = (f"{message}. The portal's page has changed or the profile "
                        f"({self.profile.name}) is out of date: run `dhbot check`")
@@ -626,8 +627,3 @@ class _OrderState:
     status_before: str | None = None
     notice: str | None = None  # what the portal said after our submit
     shots: list[str] = field(default_factory=list)  # evidence of a submit (evidence: always)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

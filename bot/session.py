@@ -346,7 +346,3 @@ class AccountSession:
 
 # Every public coroutine of the session raises only dhbot's errors (see flows.base_page).
 map_errors(AccountSession)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -20,7 +20,14 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page, Request, Response
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from bot.errors import FlowError, ProfileMismatch, RateLimited, SessionExpired, TransientError
+from bot.errors import (
+    FlowError,
+    ProfileMismatch,
+    RateLimited,
+    SessionExpired,
+    TransientError,
+    first_line,
+)
 from flows.locators import Root, Target, text_pattern
 from flows.profile import Profile, element
 
@@ -36,7 +43,7 @@ def translate(exc: PlaywrightError, step: str, page: str) -> FlowError:
     """Playwright's error as dhbot's, in one mapping (as httpx maps its transports'):
     a timeout or a lost connection (worth a retry; the engine then checks whether the
     browser itself died) is a TransientError, anything else a FlowError."""
-    message = _first_line(exc)
+    message = first_line(exc)
     if isinstance(exc, PlaywrightTimeoutError):
         return TransientError(f"timed out waiting for the page: {message}", step=step,
                               page=page, unsettled=True, reason="timeout")
@@ -372,7 +379,3 @@ _READ_FIELDS = r"""(root, labels) => {
     }
     return out;
 }"""
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
