@@ -78,11 +78,9 @@ class DhbotGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except UsageError as exc:
-            logger.remove()
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
         except BotError as exc:
+            if isinstance(exc, UsageError):  # nothing was done: the one line says it all
+                logger.remove()
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
@@ -324,10 +322,9 @@ def runs(config_file: Path | None, verbose: bool, limit: int) -> None:
     if ledger is not None:
         try:
             for run_row in ledger.runs(limit):
-                summary = run_row.summary
                 table.add_row(run_row.run_id, run_row.started_at,
-                              run_row.finished_at or "(unfinished)", run_row.job or "",
-                              _counts(summary))
+                              run_row.finished_at or "(unfinished)", run_row.job,
+                              _counts(run_row.summary))
                 if run_row.mode == "distributed":
                     for part in ledger.parts(run_row.run_id):
                         table.add_row(*_part_row(part))
@@ -344,7 +341,7 @@ def _part_row(part: PartRow) -> tuple[str, str, str, str, str]:
     """A distributed run's part as a row under its run in `dhbot runs`."""
     size = len(part.orders)
     where = f"{part.account}: {size} orders on {part.worker or '(not started)'}"
-    if part.attempts and part.attempts > 1:
+    if part.attempts > 1:
         where += f", attempt {part.attempts}"
     detail = _counts(part.summary) if part.summary else part.state
     if part.error:

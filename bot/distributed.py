@@ -209,11 +209,24 @@ def _database_down(exc: BaseException) -> bool:
 
 
 def with_ledger(loaded: LoadedSettings, what: str, work: Callable[[Ledger], T]) -> T:
-    """`work(ledger)`, riding out a short database outage (backoff for up to
+    """`work(ledger)` on a ledger opened for it, riding out a short database outage."""
+
+    def once() -> T:
+        ledger = open_ledger(loaded.settings)
+        try:
+            return work(ledger)
+        finally:
+            ledger.close()
+
+    return ride_out(loaded.settings, what, once)
+
+
+def ride_out(settings: Settings, what: str, work: Callable[[], T]) -> T:
+    """`work()`, riding out a short database outage (backoff for up to
     distributed.ledger_patience_s); then LedgerUnavailable (exit 5), nothing half done."""
     from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-    patience = loaded.settings.distributed.ledger_patience_s
+    patience = settings.distributed.ledger_patience_s
 
     def say(state: Any) -> None:
         logger.warning("{}: the ledger cannot be reached ({}); trying again", what,
@@ -225,16 +238,12 @@ def with_ledger(loaded: LoadedSettings, what: str, work: Callable[[Ledger], T]) 
                                 stop=stop_after_delay(patience), before_sleep=say,
                                 reraise=True):
             with attempt:
-                ledger = open_ledger(loaded.settings)
-                try:
-                    return work(ledger)
-                finally:
-                    ledger.close()
+                return work()
     except Exception as exc:
         if not _database_down(exc):
             raise
         raise LedgerUnavailable(
-            f"{what}: the ledger {mask_url(loaded.settings.ledger_url)} could not be reached "
+            f"{what}: the ledger {mask_url(settings.ledger_url)} could not be reached "
             f"for {patience:g}s ({first_line(exc)[:200]}); nothing is lost: the "
             "workers go on, and `dhbot wait RUN_ID` follows the run again") from exc
     raise AssertionError("unreachable")  # pragma: no cover - Retrying returns or raises
@@ -337,55 +346,63 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
     """Follow a distributed run until every part has finished; write its report. Parts
     whose task was lost are put back on the queue (see PartSweeper)."""
     settings = loaded.settings
-    run, parts = with_ledger(loaded, f"reading run {run_id}",
-                             lambda ledger: (ledger.run(run_id), ledger.parts(run_id)))
-    if run is None or run.mode != "distributed":
-        raise UsageError(f"no distributed run {run_id!r} in the ledger "
-                         f"{mask_url(settings.ledger_url)}")
-    accounts = list(dict.fromkeys(p.account for p in parts))
-    total = sum(len(p.orders) for p in parts)
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    seen: set[int] = set()
+    # One ledger for the whole wait: its connection pool reconnects after an outage.
+    ledger = ride_out(settings, f"opening the ledger for run {run_id}",
+                      lambda: open_ledger(settings))
     app = celery_app(settings)
-    sweeper = PartSweeper(loaded, app, _broker_client(settings))
-    next_sweep = time.monotonic() + _sweep_every_s(settings)
     try:
-        with RunProgress(console, total, f"{len(accounts)} accounts") as progress:
-            while True:
-                parts = with_ledger(loaded, f"following run {run_id}",
-                                    lambda ledger: ledger.parts(run_id))
-                for part in parts:
-                    if part.state in FINISHED and part.part_no not in seen:
-                        seen.add(part.part_no)
-                        for data in part.results:
-                            progress.update(order_from_json(data))
-                if len(seen) == len(parts):
-                    break
-                if time.monotonic() >= next_sweep:
-                    for line in with_ledger(loaded, f"watching run {run_id}",
-                                            lambda ledger: sweeper.sweep(ledger, run_id)):
-                        console.print(line)
-                    next_sweep = time.monotonic() + _sweep_every_s(settings)
-                if deadline is not None and time.monotonic() > deadline:
-                    waiting = [p for p in parts if p.state not in FINISHED]
-                    notes = "; ".join(f"part {p.part_no}: {p.error}"
-                                      for p in waiting if p.error)
-                    raise BotError(
-                        f"gave up waiting after {timeout_s:.0f}s: {len(waiting)} of "
-                        f"{len(parts)} parts not finished (are workers running?"
-                        f"{' ' + notes if notes else ''}); "
-                        f"`dhbot wait {run_id}` follows the run again")
-                time.sleep(poll_s)
+        report = _follow(loaded, ledger, app, run_id, console, timeout_s, poll_s)
+        ride_out(settings, f"finishing run {run_id}",
+                 lambda: ledger.finish_run(run_id, report.summary))
     finally:
         app.close()
-    report = _report(run, parts, accounts)
-    with_ledger(loaded, f"finishing run {run_id}",
-                lambda ledger: ledger.finish_run(run_id, report.summary))
+        ledger.close()
     run_dir = settings.paths.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     path = report.write(run_dir, report_copy)
     render_readable(run_dir)
     return report, path
+
+
+def _follow(loaded: LoadedSettings, ledger: Ledger, app: Celery, run_id: str,
+            console: Console, timeout_s: float | None, poll_s: float) -> RunReport:
+    """Show the run's progress until every part has finished; its merged report."""
+    settings = loaded.settings
+    run, parts = ride_out(settings, f"reading run {run_id}",
+                          lambda: (ledger.run(run_id), ledger.parts(run_id)))
+    if run is None or run.mode != "distributed":
+        raise UsageError(f"no distributed run {run_id!r} in the ledger {ledger.url}")
+    accounts = list(dict.fromkeys(p.account for p in parts))
+    total = sum(len(p.orders) for p in parts)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    seen: set[int] = set()
+    sweeper = PartSweeper(loaded, app, _broker_client(settings))
+    next_sweep = time.monotonic() + _sweep_every_s(settings)
+    with RunProgress(console, total, f"{len(accounts)} accounts") as progress:
+        while True:
+            parts = ride_out(settings, f"following run {run_id}",
+                             lambda: ledger.parts(run_id))
+            for part in parts:
+                if part.state in FINISHED and part.part_no not in seen:
+                    seen.add(part.part_no)
+                    for data in part.results:
+                        progress.update(order_from_json(data))
+            if len(seen) == len(parts):
+                return _report(run, parts, accounts)
+            if time.monotonic() >= next_sweep:
+                for line in ride_out(settings, f"watching run {run_id}",
+                                     lambda: sweeper.sweep(ledger, run_id)):
+                    console.print(line)
+                next_sweep = time.monotonic() + _sweep_every_s(settings)
+            if deadline is not None and time.monotonic() > deadline:
+                waiting = [p for p in parts if p.state not in FINISHED]
+                notes = "; ".join(f"part {p.part_no}: {p.error}" for p in waiting if p.error)
+                raise BotError(
+                    f"gave up waiting after {timeout_s:.0f}s: {len(waiting)} of "
+                    f"{len(parts)} parts not finished (are workers running?"
+                    f"{' ' + notes if notes else ''}); "
+                    f"`dhbot wait {run_id}` follows the run again")
+            time.sleep(poll_s)
 
 
 def _broker_client(settings: Settings) -> Any:
@@ -396,7 +413,7 @@ def _broker_client(settings: Settings) -> Any:
 
 
 def _report(run: RunRow, parts: list[PartRow], accounts: list[str]) -> RunReport:
-    report = RunReport(run_id=run.run_id, job=run.job or "", account=", ".join(accounts),
+    report = RunReport(run_id=run.run_id, job=run.job, account=", ".join(accounts),
                        started_at=run.started_at, finished_at=now_iso())
     stops = []
     for part in parts:
@@ -490,8 +507,7 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
         if _database_down(exc):  # not the part's fault: it runs again once the ledger is back
             logger.error("run {} part {}: the ledger cannot be reached ({}); the part goes "
                          "back to the queue", run_id, part_no, first_line(exc)[:200])
-            raise task.retry(countdown=_STATE.loaded.settings.distributed.busy_retry_s * 4,
-                             exc=exc) from None
+            raise task.retry(countdown=_later(_STATE.loaded.settings), exc=exc) from None
         logger.exception("run {} part {}: worker error", run_id, part_no)
         try:
             _give_up(run_id, part_no, f"worker error: {type(exc).__name__}: {exc}")
@@ -500,15 +516,22 @@ def run_part(task: Any, run_id: str, part_no: int) -> str:
             # that fail too, the part's stale heartbeat brings it back: see PartSweeper).
             logger.error("run {} part {}: could not record the failure ({}); the part goes "
                          "back to the queue", run_id, part_no, give_up_exc)
-            raise task.retry(countdown=_STATE.loaded.settings.distributed.busy_retry_s * 4,
+            raise task.retry(countdown=_later(_STATE.loaded.settings),
                              exc=give_up_exc) from None
         return "failed"
 
 
+def _later(settings: Settings) -> float:
+    """Seconds before a part that this worker cannot run now (its ledger is away) is
+    offered again."""
+    return settings.distributed.busy_retry_s * 4
+
+
 def _give_up(run_id: str, part_no: int, why: str) -> None:
-    """Record a part that cannot be run as failed, every unfinished order `skipped`."""
-    ledger = open_ledger(_STATE.loaded.settings)  # unreachable: the task fails, unacknowledged, and
-    try:                                # is handed out again after the visibility timeout
+    """Record a part that cannot be run as failed, every unfinished order `skipped` (a
+    ledger that cannot be reached raises: the caller puts the part back on the queue)."""
+    ledger = open_ledger(_STATE.loaded.settings)
+    try:
         part = ledger.part(run_id, part_no)
         if part is None or part.state in FINISHED:
             return
@@ -576,7 +599,7 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
                    "left for a worker that has")
             logger.warning("run {} part {}: {}", run_id, part_no, why)
             ledger.note_part(run_id, part_no, why)
-            raise task.retry(countdown=max(5.0, dist.busy_retry_s * 4)) from None
+            raise task.retry(countdown=max(5.0, _later(settings))) from None
         key = account.key(settings.portal.base_url)
         lock = RedisAccountLock(_redis(), key, tokens=lambda: ledger.take_fence(key),
                                 name=account.name, ttl_s=dist.lock_ttl_s,
@@ -589,7 +612,9 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
                         run_id, part_no, account.name, delay)
             raise task.retry(countdown=delay) from None
         ledger.start_part(run_id, part_no, worker)
-        beat = _Heartbeat(ledger, run_id, part_no, worker, every_s=dist.lock_ttl_s / 3)
+        # A thread of its own: a long page wait never stops it, only a dead or frozen worker.
+        beat = _Every(f"run {run_id} part {part_no}: heartbeat", dist.lock_ttl_s / 3,
+                      lambda: ledger.beat_part(run_id, part_no, worker))
         orders = [JobOrder(**o) for o in part.orders]
         ctx = PartContext(run_id=run_id, ledger=ledger, guard=lock.check,
                           run_dir=settings.paths.runs_dir / run_id / f"part-{part_no:03d}")
@@ -639,24 +664,30 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
         ledger.close()
 
 
-class _Heartbeat:
-    """Writes a running part's heartbeat to the ledger from a thread of its own (so a long
-    page wait never stops it; only a dead or frozen worker does)."""
+class _Every:
+    """`tick()` every `every_s` seconds on a daemon thread of its own until `stop()` (first
+    at once with `now`). A tick that fails is logged and the next one comes anyway: the
+    database or the broker may be away for a while."""
 
-    def __init__(self, ledger: Ledger, run_id: str, part_no: int, worker: str,
-                 every_s: float) -> None:
+    def __init__(self, name: str, every_s: float, tick: Callable[[], object], *,
+                 now: bool = False) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name="part-heartbeat",
-                                        args=(ledger, run_id, part_no, worker, every_s))
+        self._thread = threading.Thread(target=self._run, args=(name, every_s, tick, now),
+                                        daemon=True, name=name)
         self._thread.start()
 
-    def _beat(self, ledger: Ledger, run_id: str, part_no: int, worker: str,
-              every_s: float) -> None:
+    def _run(self, name: str, every_s: float, tick: Callable[[], object], now: bool) -> None:
+        if now:
+            self._safe(name, tick)
         while not self._stop.wait(every_s):
-            try:
-                ledger.beat_part(run_id, part_no, worker)
-            except Exception as exc:  # the database is away; the part goes on regardless
-                logger.debug("run {} part {}: heartbeat not written: {}", run_id, part_no, exc)
+            self._safe(name, tick)
+
+    @staticmethod
+    def _safe(name: str, tick: Callable[[], object]) -> None:
+        try:
+            tick()
+        except Exception as exc:
+            logger.debug("{}: {}", name, exc)
 
     def stop(self) -> None:
         self._stop.set()
@@ -668,42 +699,36 @@ class _Watch:
     is up (with the accounts it can run) and sweeps the queue's unfinished parts."""
 
     def __init__(self, loaded: LoadedSettings, app: Celery, name: str) -> None:
-        self.loaded, self.app, self.name = loaded, app, name
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.settings, self.app, self.name = loaded.settings, app, name
+        self.sweeper = PartSweeper(loaded, app, _broker_client(self.settings))
+        self._ledger: Ledger | None = None  # opened once, kept: its pool reconnects
+        self._every: _Every | None = None
+
+    def _open(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = open_ledger(self.settings)
+        return self._ledger
+
+    def _tick(self) -> None:
+        ledger = self._open()
+        ledger.worker_seen(self.name, self.settings.distributed.queue,
+                           [a.name for a in self.settings.portal.accounts])
+        self.sweeper.sweep(ledger)
 
     def start(self, *_args: Any, **_kwargs: Any) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True, name="dhbot-watch")
-            self._thread.start()
-
-    def _run(self) -> None:
-        settings = self.loaded.settings
-        sweeper = PartSweeper(self.loaded, self.app, _broker_client(settings))
-        accounts = [a.name for a in settings.portal.accounts]
-        while True:
-            try:
-                ledger = open_ledger(self.loaded.settings)
-                try:
-                    ledger.worker_seen(self.name, settings.distributed.queue, accounts)
-                    sweeper.sweep(ledger)
-                finally:
-                    ledger.close()
-            except Exception as exc:  # ledger or broker away: try again next time
-                logger.debug("worker {}: watch: {}", self.name, exc)
-            if self._stop.wait(_sweep_every_s(settings)):
-                return
+        if self._every is None:
+            self._every = _Every(f"worker {self.name}: watch", _sweep_every_s(self.settings),
+                                 self._tick, now=True)
 
     def stop(self, *_args: Any, **_kwargs: Any) -> None:
-        self._stop.set()
+        if self._every is not None:
+            self._every.stop()
         try:
-            ledger = open_ledger(self.loaded.settings)
-            try:
-                ledger.worker_gone(self.name)
-            finally:
-                ledger.close()
+            self._open().worker_gone(self.name)
         except Exception as exc:
             logger.debug("worker {}: not signed off in the ledger: {}", self.name, exc)
+        if self._ledger is not None:
+            self._ledger.close()
 
 
 def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
@@ -718,7 +743,7 @@ def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
     app.task(name=TASK_NAME, bind=True, acks_late=True, max_retries=None)(run_part)
     worker_process_shutdown.connect(_close_browser, weak=False)
     hostname = name or f"dhbot-{os.getpid()}@{socket.gethostname()}"
-    ledger = open_ledger(loaded.settings)  # fails now, not in every task, when it cannot be reached
+    ledger = open_ledger(loaded.settings)  # fails now, not in every task, when unreachable
     ledger.close()
     watch = _Watch(loaded, app, hostname)
     worker_ready.connect(watch.start, weak=False)

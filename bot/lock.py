@@ -105,14 +105,14 @@ def account_lock(settings: Settings, account: str, wait_s: float = 0.0,
     import redis
 
     from bot.distlock import RedisAccountLock
-    from bot.ledger import Ledger
+    from bot.ledger import open_ledger
     from bot.log import redactor
 
     dist = settings.distributed
     redactor.add_url(dist.broker_url)
 
     def token() -> int:  # fencing tokens come from the ledger (see bot.distlock)
-        ledger = Ledger(settings.ledger_url)
+        ledger = open_ledger(settings)  # its rows by identity, as the run sees them
         try:
             return ledger.take_fence(key)
         finally:

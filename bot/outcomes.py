@@ -135,6 +135,13 @@ class Decision:
     # The portal refused the submit: nothing was done, the intent is no longer open.
     clears_intent: bool = False
 
+    @property
+    def recorded(self) -> Outcome:
+        """The outcome of a RECORD decision."""
+        if self.outcome is None:
+            raise ValueError(f"a {self.act} decision records no outcome")
+        return self.outcome
+
 
 def from_ledger(prior_final: bool, prior: Outcome | None, dry_run: bool) -> str:
     """What a run does with an order the ledger already knows: "cancel" (work on it),

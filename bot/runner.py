@@ -437,7 +437,7 @@ class AccountRunner:
         facts = await detail.read()
         decided = review(prior.outcome, self.profile.status_meaning(facts.status),
                          facts.status, facts.review_comment)
-        outcome = decided.outcome or prior.outcome
+        outcome = decided.recorded
         result = self._result(order, outcome, attempts=state.attempts, retries=state.retries,
                               status_before=prior.status_after, status_after=facts.status,
                               previous_run=prior.run_id, error=decided.why)
@@ -505,8 +505,7 @@ class AccountRunner:
         tab.last = tab.page  # evidence shows the tab where a step fails
         if not await list_page.find(order.order_no):
             gone = not_found(state.intent_unknown)
-            assert gone.outcome is not None
-            return self._result(order, gone.outcome, attempts=state.attempts,
+            return self._result(order, gone.recorded, attempts=state.attempts,
                                 retries=state.retries, status_before=state.status_before,
                                 error=gone.why)
         tab.last = tab.detail or tab.page  # the detail loads there: a 500 shows there
@@ -518,8 +517,7 @@ class AccountRunner:
         decided = before_submit(self.profile.status_meaning(facts.status), facts.status,
                                 intent_unknown=state.intent_unknown, dry_run=self.dry_run)
         if decided.act == Act.RECORD:
-            assert decided.outcome is not None
-            return self._done(order, state, decided.outcome, facts, error=decided.why)
+            return self._done(order, state, decided.recorded, facts, error=decided.why)
         if state.intent_unknown:
             logger.info("order {}: read back shows {}; the earlier submit did not land",
                         order.order_no, facts.status)
@@ -554,10 +552,9 @@ class AccountRunner:
                                status=after.status,
                                words=after.alert or after.notice or words)
         if decided.act == Act.RECORD:
-            assert decided.outcome is not None
             if decided.clears_intent:  # the portal said no: nothing was done
                 state.intent_unknown = False
-            return self._done(order, state, decided.outcome, after, error=decided.why)
+            return self._done(order, state, decided.recorded, after, error=decided.why)
         # The page after the submit does not say what happened (e.g. a session that expired
         # under the form sent us back to the detail page): read the order back, as after
         # any failed submit. intent_unknown stays set, so nothing is submitted blindly.
@@ -580,8 +577,7 @@ class AccountRunner:
             message = (f"{message}. The portal's page has changed or the profile "
                        f"({self.profile.name}) is out of date: run `dhbot check`")
         decided = after_failure(state.intent_unknown, message)
-        assert decided.outcome is not None
-        return self._result(order, decided.outcome, attempts=state.attempts,
+        return self._result(order, decided.recorded, attempts=state.attempts,
                             retries=state.retries + tab.retry.count,
                             status_before=state.status_before, error=decided.why,
                             artifacts=artifacts)
