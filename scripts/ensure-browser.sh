@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Make sure a Chromium is there for Playwright: one already found (Playwright's own,
 # /usr/bin/chromium, chromium, google-chrome) is kept; otherwise Debian's `chromium`
-# through apt-get where apt is usable, else Playwright's own download.
+# through apt-get where apt is usable, else Playwright's own download. Where apt is usable,
+# Debian's `chromium-headless-shell` goes beside it: headless runs prefer that lighter
+# browser (headed runs, `dhbot login --headed`, keep the full one).
 set -euo pipefail
 PY=${1:-.venv/bin/python}
 
@@ -16,9 +18,19 @@ if command -v fc-list >/dev/null 2>&1 && [ -z "$(fc-list :lang=zh 2>/dev/null)" 
       $SUDO apt-get install -y -qq fonts-wqy-zenhei >/dev/null; } || echo "fonts: not installed"
 fi
 
-found=$("$PY" -c 'from bot.browser import find_chromium, playwright_chromium; print(find_chromium() or playwright_chromium() or "")')
+own=$("$PY" -c 'from bot.browser import playwright_chromium; print(playwright_chromium() or "")')
+if [ -z "$own" ] && ! command -v chromium-headless-shell >/dev/null 2>&1 && apt_ok; then
+  echo "browser: installing Debian's chromium-headless-shell for headless runs"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      $SUDO apt-get install -y -qq chromium-headless-shell >/dev/null; } \
+    || echo "browser: chromium-headless-shell not installed; headless runs use chromium"
+fi
+
+# The full browser (headed runs need it); the headless one is said as well.
+found=$("$PY" -c 'from bot.browser import find_chromium, playwright_chromium; print(find_chromium(headless=False) or playwright_chromium() or "")')
+headless=$("$PY" -c 'from bot.browser import find_chromium, playwright_chromium; print(find_chromium() or playwright_chromium() or "")')
 if [ -n "$found" ]; then
-  echo "browser: $found"
+  echo "browser: $found (headless runs: $headless)"
   exit 0
 fi
 
@@ -31,7 +43,7 @@ else
   "$PY" -m playwright install chromium
 fi
 
-found=$("$PY" -c 'from bot.browser import find_chromium, playwright_chromium; print(find_chromium() or playwright_chromium() or "")')
+found=$("$PY" -c 'from bot.browser import find_chromium, playwright_chromium; print(find_chromium(headless=False) or playwright_chromium() or "")')
 if [ -z "$found" ]; then
   echo "browser: still no Chromium. Install one (apt-get install chromium, or" >&2
   echo "  .venv/bin/python -m playwright install chromium) or set browser.executable_path." >&2
