@@ -29,8 +29,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The suite in TEST_WORKERS processes (pytest-xdist; each has its own mock portal, Redis and
+# PostgreSQL). Most tests wait on Chromium, the portal or a subprocess, so three processes
+# keep two cores busy. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 3
 test: setup services lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
 
 # The fast loop (under a minute): lint, types, and every test that needs neither Chromium
 # nor Redis/PostgreSQL: the decision table, profiles, jobs, configuration, the ledger on
@@ -42,7 +46,7 @@ test-fast: setup lint
 test-distributed: setup services
 	$(PY) -m pytest -m distributed tests
 
-soak: setup
+soak: setup services
 	$(PY) -m pytest -m soak tests
 
 bench: setup

@@ -31,7 +31,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -128,6 +128,12 @@ def split_parts(job: Job, default_account: str | None,
     return parts
 
 
+def part_queue(settings: Settings, account: str) -> str:
+    """The broker queue of an account's parts: only workers whose configuration has the
+    account consume it, so a part never reaches a worker that cannot run it."""
+    return f"{settings.distributed.queue}.{account}"
+
+
 def _order_json(order: JobOrder, account: str) -> dict[str, Any]:
     return {"order_no": order.order_no, "reason": order.reason, "note": order.note,
             "message": order.message, "line": order.line, "account": account}
@@ -161,9 +167,9 @@ def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) ->
 
         with_ledger(loaded, f"recording run {run_id}", record)
         try:
-            for part_no in range(1, len(parts) + 1):
+            for part_no, (account, _) in enumerate(parts, start=1):
                 app.send_task(TASK_NAME, args=[run_id, part_no],
-                              queue=settings.distributed.queue)
+                              queue=part_queue(settings, account))
         except Exception as exc:
             raise ConfigError(f"the broker {broker} failed while queueing run {run_id}: "
                               f"{exc}; its parts are recorded: once the broker is back, the "
@@ -261,12 +267,13 @@ def _stale_after_s(settings: Settings) -> float:
     return max(10.0, 2 * settings.distributed.lock_ttl_s)
 
 
-def messages_in_broker(client: Any, queue: str) -> set[tuple[str, int]]:
-    """(run id, part number) of every task message the Redis broker holds for the queue:
-    waiting in its lists, or delivered to a worker and not yet acknowledged."""
+def messages_in_broker(client: Any, queues: Iterable[str]) -> set[tuple[str, int]]:
+    """(run id, part number) of every task message the Redis broker holds for the queues:
+    waiting in their lists, or delivered to a worker and not yet acknowledged."""
     pipe = client.pipeline(transaction=True)
-    for key in (queue, *(f"{queue}{_PRIORITY_SEP}{p}" for p in _PRIORITY_STEPS)):
-        pipe.lrange(key, 0, -1)
+    for queue in sorted(set(queues)):
+        for key in (queue, *(f"{queue}{_PRIORITY_SEP}{p}" for p in _PRIORITY_STEPS)):
+            pipe.lrange(key, 0, -1)
     pipe.hvals(_UNACKED)
     *lists, unacked = pipe.execute()
     payloads = [json.loads(raw) for raw in (m for lst in lists for m in lst)]
@@ -309,7 +316,8 @@ class PartSweeper:
         if not parts:
             return []
         try:
-            held = messages_in_broker(self.client, dist.queue)
+            held = messages_in_broker(self.client, [
+                dist.queue, *(part_queue(self.settings, p.account) for p in parts)])
         except Exception as exc:  # the broker is down: nothing can be re-sent anyway
             logger.debug("sweep: the broker cannot be read: {}", exc)
             return []
@@ -334,7 +342,8 @@ class PartSweeper:
             if why is None or not ledger.claim_resend(*key, part.sent_at, why):
                 continue
             self._missing.pop(key, None)
-            self.app.send_task(TASK_NAME, args=list(key), queue=dist.queue)
+            self.app.send_task(TASK_NAME, args=list(key),
+                               queue=part_queue(self.settings, part.account))
             resent.append(f"run {key[0]} part {key[1]}: {why}; queued again")
             logger.warning("run {} part {}: {}; queued again", key[0], key[1], why)
         return resent
@@ -594,12 +603,13 @@ def _run_part(task: Any, run_id: str, part_no: int) -> str:
         worker = f"{task.request.hostname or socket.gethostname()} pid {os.getpid()}"
         try:
             account = settings.portal.account(part.account)
-        except ConfigError:
+        except ConfigError:  # queued by an older dhbot on the shared queue
+            queue = part_queue(settings, part.account)
             why = (f"worker {worker} has no account {part.account!r} in its configuration; "
-                   "left for a worker that has")
+                   f"moved to queue {queue}, for a worker that has")
             logger.warning("run {} part {}: {}", run_id, part_no, why)
             ledger.note_part(run_id, part_no, why)
-            raise task.retry(countdown=max(5.0, _later(settings))) from None
+            raise task.retry(countdown=0, queue=queue) from None
         key = account.key(settings.portal.base_url)
         lock = RedisAccountLock(_redis(), key, tokens=lambda: ledger.take_fence(key),
                                 name=account.name, ttl_s=dist.lock_ttl_s,
@@ -751,8 +761,11 @@ def start_worker(loaded: LoadedSettings, profile: Profile, *, concurrency: int,
     logger.info("worker {}: {} process(es), queue {}, broker {}, ledger {}", hostname,
                 concurrency, settings.distributed.queue,
                 mask_url(settings.distributed.broker_url), ledger.url)
+    # Its accounts' queues; and the shared one, where an older dhbot queued every part.
+    queues = [settings.distributed.queue,
+              *(part_queue(settings, a.name) for a in settings.portal.accounts)]
     app.worker_main(argv=[
         "worker", f"--concurrency={concurrency}", "--pool=prefork", "-Q",
-        settings.distributed.queue, "-n", hostname, f"--loglevel={loglevel}",
+        ",".join(queues), "-n", hostname, f"--loglevel={loglevel}",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-O", "fair",
     ])

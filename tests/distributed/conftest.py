@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import yaml
 from cryptography.fernet import Fernet
 
@@ -136,6 +137,15 @@ class Cluster:
         """Run the CLI in the workspace."""
         return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=self.root,
                               env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def queued(self) -> dict[str, list[bytes]]:
+        """The task messages waiting in the broker: the shared queue ("") and each account's."""
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            return {name: client.lrange(f"{self.queue}.{name}" if name else self.queue, 0, -1)
+                    for name in ("", *ACCOUNTS)}
+        finally:
+            client.close()
 
     def worker_logs(self) -> str:
         """Every worker's output, for assertion messages."""

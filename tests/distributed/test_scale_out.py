@@ -12,7 +12,6 @@ from collections import Counter
 from typing import Any
 
 import pytest
-import redis
 import yaml
 
 from bot.ledger import Ledger
@@ -66,8 +65,12 @@ def test_submit_small_job_one_worker(cluster: Cluster) -> None:
     assert json.loads(status.stdout)[0]["outcome"] == report["orders"][0]["outcome"]
 
 
-def test_submit_200_orders_4_accounts_3_workers(cluster: Cluster) -> None:
-    orders = cluster.orders(per_account=50)
+def _spread(cluster: Cluster, per_account: int, part_size: int) -> None:
+    """Parts over 4 accounts and 3 workers: every order once, every worker used."""
+    config = yaml.safe_load(cluster.config.read_text())
+    config["distributed"]["part_size"] = part_size
+    cluster.config.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    orders = cluster.orders(per_account=per_account)
     job = cluster.write_job(orders)
     for name in ("w1", "w2", "w3"):
         cluster.start_worker(name)
@@ -81,7 +84,18 @@ def test_submit_200_orders_4_accounts_3_workers(cluster: Cluster) -> None:
     runs = cluster.dhbot("runs").stdout
     for name in ("w1", "w2", "w3"):
         assert f"{name}@test" in runs, runs
-    print(f"200 orders, 4 accounts, 3 workers: {elapsed:.1f}s")
+    print(f"{len(orders)} orders in parts of {part_size}, 4 accounts, 3 workers: "
+          f"{elapsed:.1f}s")
+
+
+def test_submit_8_parts_over_4_accounts_and_3_workers(cluster: Cluster) -> None:
+    _spread(cluster, per_account=20, part_size=10)
+
+
+@pytest.mark.soak
+def test_submit_200_orders_4_accounts_3_workers(cluster: Cluster) -> None:
+    """The long version (make soak): the same spread at 200 orders."""
+    _spread(cluster, per_account=50, part_size=25)
 
 
 def test_worker_sigkilled_mid_run_job_completes_exactly_once(cluster: Cluster) -> None:
@@ -136,8 +150,13 @@ def test_queue_messages_carry_only_the_part_and_no_secret_reaches_a_file(
     proc = cluster.dhbot("submit", str(job), "--no-wait")
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.strip()
-    queued = redis.Redis.from_url(cluster.redis_url).lrange(cluster.queue, 0, -1)
-    assert len(queued) == 4  # one part per account
+    by_queue = cluster.queued()
+    # One part per account, each on its account's queue (in the job's order: main, b, c, d).
+    assert {name: len(m) for name, m in by_queue.items()} == {
+        "": 0, "main": 1, "b": 1, "c": 1, "d": 1}
+    assert [json.loads(base64.b64decode(json.loads(by_queue[name][0])["body"]))[0][1]
+            for name in ("main", "b", "c", "d")] == [1, 2, 3, 4]
+    queued = [raw for messages in by_queue.values() for raw in messages]
     secrets = [v for k, v in cluster.env.items()
                if k.startswith(("DHBOT_PASSWORD_", "DHBOT_SESSION_KEY"))]
     bodies = []
