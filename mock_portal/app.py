@@ -229,6 +229,7 @@ class Portal:
         request.state.csrf = csrf_cookie or secrets.token_urlsafe(18)
         session = state.session_for(request.cookies.get(SESSION_COOKIE))
         if session is not None:
+            session.pages += 1
             state.stats.enter(session.account, session.token)
         try:
             response = await self._guarded(route, handler, request, session, auth, csrf_cookie)

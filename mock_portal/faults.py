@@ -45,6 +45,9 @@ class Faults:
     commit_then_fail: float = 0.0
     commit_then_fail_mode: str = "status500"
     session_lifetime_s: int = 1800
+    # A session also ends after serving this many pages (0: no limit): a re-login that
+    # comes at the same point of a run however fast or loaded the machine is.
+    session_max_pages: int = 0
     captcha: bool = False
     rate_limit_per_minute: int = 0
     message_rate_per_minute: int = 10
@@ -135,6 +138,7 @@ _CHECKERS: dict[str, Any] = {
     "commit_then_fail": _probability,
     "commit_then_fail_mode": _choice(COMMIT_THEN_FAIL_MODES),
     "session_lifetime_s": _int,
+    "session_max_pages": _int,
     "captcha": _bool,
     "rate_limit_per_minute": _int,
     "message_rate_per_minute": _int,

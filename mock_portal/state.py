@@ -31,6 +31,7 @@ class Session:
     token: str
     account: str
     created: float
+    pages: int = 0  # requests served under it
     # path -> (role, text): a notice shown once on the next render of that path
     flashes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -162,7 +163,9 @@ class PortalState:
         session = self.sessions.get(token)
         if session is None:
             return None
-        if time.time() - session.created >= self.faults.session_lifetime_s:
+        max_pages = self.faults.session_max_pages
+        if time.time() - session.created >= self.faults.session_lifetime_s or (
+                max_pages and session.pages >= max_pages):
             del self.sessions[token]
             return None
         return session

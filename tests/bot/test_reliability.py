@@ -37,11 +37,11 @@ def _start(workspace: Workspace, *args: str) -> subprocess.Popen[str]:
 def test_faults_are_retried_and_counted(workspace: Workspace) -> None:
     portal = workspace.portal
     orders = by_status(portal, "待发货", 12)
-    # Sessions of 6 s: the run takes longer, so the bot has to log in again mid-run (much
-    # shorter, and a loaded machine spends a session's life on logging in).
+    # Sessions of 40 pages: the bot has to log in again mid-run (however fast or loaded the
+    # machine: a session measured in seconds may outlive a fast run, or be spent logging in).
     portal.set_faults(latency_ms=20, latency_jitter_ms=10, error_rates={"*": 0.15},
                       commit_then_fail=0.3, commit_then_fail_mode="status500",
-                      session_lifetime_s=6)
+                      session_max_pages=40)
     job = workspace.write_job([{"order_no": n} for n in orders])
     workspace.dhbot("run", str(job), timeout=240)
     report = workspace.last_report()
@@ -105,9 +105,9 @@ def test_evidence_shows_the_tab_where_the_step_failed(workspace: Workspace) -> N
     assert "系统繁忙" in page and "order-list" not in page
 
 
-def _trace_through_relogins(workspace: Workspace, session_lifetime_s: int) -> None:
-    """One tab, a slow portal and short sessions: the bot logs in again while tracing."""
-    workspace.portal.set_faults(session_lifetime_s=session_lifetime_s, latency_ms=150)
+def _trace_through_relogins(workspace: Workspace, pages: int, latency_ms: int = 0) -> None:
+    """One tab and sessions of a few pages: the bot logs in again while tracing."""
+    workspace.portal.set_faults(session_max_pages=pages, latency_ms=latency_ms)
     workspace.write_config(browser={"headless": True, "timeout_s": 5,
                                     "navigation_timeout_s": 15, "trace": "always"},
                            concurrency={"pages_per_account": 1})
@@ -115,7 +115,7 @@ def _trace_through_relogins(workspace: Workspace, session_lifetime_s: int) -> No
 
 def test_no_password_or_cookie_on_disk_after_a_kill_under_tracing(workspace: Workspace) -> None:
     portal = workspace.portal
-    _trace_through_relogins(workspace, session_lifetime_s=2)
+    _trace_through_relogins(workspace, pages=6, latency_ms=150)  # slow: killed mid-run
     job = workspace.write_job([{"order_no": n} for n in by_status(portal, "已发货", 30)])
     system_tmp = Path(tempfile.gettempdir())
     before = {p.name for p in system_tmp.glob("playwright*")}
@@ -147,7 +147,7 @@ def test_no_password_or_cookie_on_disk_after_a_kill_under_tracing(workspace: Wor
             assert b"password=demo-pass" not in data and b'"demo-pass"' not in data, path
     # The next start removes the dead run's temporary folder.
     workspace.write_config(browser={"headless": True, "timeout_s": 5})
-    portal.set_faults(session_lifetime_s=1800, latency_ms=0)
+    portal.set_faults(session_max_pages=0, latency_ms=0)
     workspace.dhbot("run", str(workspace.write_job([{"order_no": "9999999999"}], "b.yaml")),
                     check_code=0)
     assert list((workspace.root / "state" / "tmp").iterdir()) == []
@@ -356,8 +356,8 @@ def test_sigterm_writes_the_report_and_leaves_no_browser(workspace: Workspace) -
 
 def test_secrets_never_reach_files_or_output(workspace: Workspace) -> None:
     portal = workspace.portal
-    # The run outlives a few 3-second sessions, so the bot logs in again while tracing.
-    _trace_through_relogins(workspace, session_lifetime_s=3)
+    # The run outlives a few sessions of 10 pages, so the bot logs in again while tracing.
+    _trace_through_relogins(workspace, pages=10)
     orders = [*by_status(portal, "待发货", 6), "9999999999"]
     job = workspace.write_job([{"order_no": n} for n in orders])
     proc = workspace.dhbot("run", "-v", str(job))

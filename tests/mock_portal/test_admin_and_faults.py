@@ -39,6 +39,7 @@ def test_faults_get_put_and_validation(portal: PortalServer) -> None:
         "commit_then_fail": 0.0,
         "commit_then_fail_mode": "status500",
         "session_lifetime_s": 1800,
+        "session_max_pages": 0,
         "captcha": False,
         "rate_limit_per_minute": 0,
         "message_rate_per_minute": 10,

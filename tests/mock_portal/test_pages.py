@@ -133,6 +133,16 @@ def test_session_expires_after_lifetime(portal: PortalServer, seller: SellerClie
     assert response.headers["location"] == "/login?next=%2Forders"
 
 
+def test_session_ends_after_its_pages(portal: PortalServer, seller: SellerClient) -> None:
+    portal.set_faults(session_max_pages=3)
+    assert seller.get("/mydh").status_code == 200
+    assert seller.get("/orders").status_code == 200
+    assert seller.get("/mydh").status_code == 200
+    response = seller.get("/orders")  # the fourth page: the session has ended
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Forders"
+
+
 def test_login_ignores_next_pointing_elsewhere(client: SellerClient) -> None:
     response = client.login("demo_seller", "demo-pass", next_path="//evil.example/x")
     assert response.headers["location"] == "/mydh"
