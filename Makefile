@@ -30,9 +30,9 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 # The suite in TEST_WORKERS processes (pytest-xdist; each has its own mock portal, Redis and
-# PostgreSQL). Most tests wait on Chromium, the portal or a subprocess, so three processes
+# PostgreSQL). Most tests wait on Chromium, the portal or a subprocess, so four processes
 # keep two cores busy. TEST_WORKERS=0 runs it in this one process.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 test: setup services lint
 	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist worksteal)
 
