@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bot.errors import ConfigError
 from bot.inputs import decode_text, load_yaml, read_regular
-from bot.log import mask_url
+from bot.log import mask_notify_url, mask_url
 
 ENV_PREFIX = "DHBOT_"
 DEFAULT_CONFIG_FILE = "config.yaml"
@@ -290,6 +290,51 @@ class RunLimits(_Frozen):
     launch_timeout_s: float = Field(60, gt=0, le=600)
 
 
+NotifyOn = Literal["needs_person", "failed", "always", "never"]
+
+
+class NotifyConfig(_Frozen):
+    """Messages through apprise (DingTalk, WeCom, Feishu, email, Slack, JSON webhooks) when a
+    run, a scheduled job or a sync leaves orders that need a person."""
+
+    urls: list[str] = Field(default_factory=list, description="apprise URLs (they hold "
+                            "tokens: prefer urls_env)")
+    urls_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                                 description="environment variable holding more URLs, "
+                                             "separated by spaces or commas")
+    on: NotifyOn = Field("needs_person", description="needs_person | failed | always | never")
+
+
+class MetricsConfig(_Frozen):
+    """A Prometheus textfile (node_exporter's textfile collector) written after every run."""
+
+    textfile: Path | None = Field(None, description="e.g. /var/lib/node_exporter/dhbot.prom; "
+                                                    "relative: to the config file's folder")
+
+
+class RetentionConfig(_Frozen):
+    """How long run folders are kept (the ledger is never pruned)."""
+
+    runs_days: int = Field(0, ge=0, description="0 = keep every run folder")
+
+
+class DisplayConfig(_Frozen):
+    """How times are shown to people (stored times stay UTC)."""
+
+    timezone: str = Field("Asia/Shanghai", description="an IANA time zone")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai, UTC)") from exc
+        return value
+
+
 class Settings(_Frozen):
     """The whole effective configuration."""
 
@@ -305,6 +350,10 @@ class Settings(_Frozen):
     run: RunLimits = RunLimits()
     max_orders_per_run: int = Field(500, ge=1)
     schedules: list[ScheduleConfig] = []
+    notify: NotifyConfig = NotifyConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    retention: RetentionConfig = RetentionConfig()
+    display: DisplayConfig = DisplayConfig()
 
     @field_validator("ledger")
     @classmethod
@@ -482,8 +531,11 @@ def load_settings(config_file: Path | str | None = None,
         if ledger is not None and ledger.startswith("sqlite:///"):
             file = Path(ledger.removeprefix("sqlite:///"))
             ledger = f"sqlite:///{file if file.is_absolute() else base / file}"
+        textfile = settings.metrics.textfile
+        metrics = settings.metrics if textfile is None or textfile.is_absolute() else \
+            settings.metrics.model_copy(update={"textfile": base / textfile})
         settings = settings.model_copy(update={"paths": resolved, "schedules": schedules,
-                                               "ledger": ledger})
+                                               "ledger": ledger, "metrics": metrics})
     return LoadedSettings(settings=settings, sources=sources, config_file=path)
 
 
@@ -499,5 +551,7 @@ def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
             key.endswith(("password_env", "password_file")) else value
         if key in ("ledger", "distributed.broker_url") and isinstance(value, str):
             shown = mask_url(value)
+        if key.startswith("notify.urls.") and isinstance(value, str):
+            shown = mask_notify_url(value)
         rows.append((key, "" if shown is None else str(shown), source))
     return rows

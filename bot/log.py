@@ -25,6 +25,13 @@ def mask_url(url: str) -> str:
     return re.sub(r"(//[^:/@]*:)[^@/]*@", rf"\1{MASK}@", url)
 
 
+def mask_notify_url(url: str) -> str:
+    """A notification (apprise) URL as it may be shown: its scheme only, since tokens sit
+    anywhere in it (dingtalk://TOKEN, wecombot://KEY, mailto://user:PASSWORD@host)."""
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://{MASK}" if sep else MASK
+
+
 class Redactor:
     """Knows the secrets of this process and scrubs them from any text."""
 
