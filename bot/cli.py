@@ -452,6 +452,32 @@ def report(run: str, config_file: Path | None, verbose: bool) -> None:
         click.echo(str(path))
 
 
+@cli.command()
+@click.argument("dest", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@config_options
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+def backup(dest: Path, config_file: Path | None, verbose: bool, force: bool) -> None:
+    """Write a consistent copy of the SQLite ledger to FILE, safe while runs write to it.
+
+    A PostgreSQL ledger is backed up with pg_dump instead.
+    """
+    loaded, _ = _load(config_file, {}, verbose)
+    from bot.ledger import backup_sqlite, sqlite_path
+
+    source = sqlite_path(loaded.settings.ledger_url)
+    if source is None:
+        raise UsageError("the ledger is a PostgreSQL database: back it up with pg_dump, e.g. "
+                         "pg_dump --format=custom --file=dhbot-ledger.dump DBNAME (restore: "
+                         "pg_restore)")
+    if not source.exists():
+        raise UsageError(f"no ledger at {source} yet: nothing to back up")
+    if dest.exists() and not force:
+        raise UsageError(f"{dest} exists; give another file name or --force to replace it")
+    check_writable(dest, "FILE", UsageError)
+    orders, revision = backup_sqlite(source, dest)
+    click.echo(f"ledger {source} copied to {dest}: {orders} orders, schema {revision}")
+
+
 @cli.group(name="config")
 def config_group() -> None:
     """Inspect the configuration."""

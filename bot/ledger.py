@@ -16,6 +16,7 @@ a worker whose account lock was taken over can no longer record one (see `record
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -227,10 +228,48 @@ Table(
     Column("updated_at", Text, nullable=False),
 )
 
-# Columns added after the first release, for ledgers created before them.
-_ADDED_COLUMNS = {"runs": {"mode": "TEXT"},
-                  "orders": {"submitted_run": "TEXT", "intent_fence": "BIGINT"},
-                  "parts": {"heartbeat_at": "TEXT", "sent_at": "TEXT", "queue": "TEXT"}}
+# The tables above are the schema as the code reads and writes it; a database gets there
+# through the migrations in bot/migrations (a test checks the two agree).
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def schema_version(conn: Connection) -> str | None:
+    """The ledger's migration revision (None: made before migrations, or empty)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    version: str | None = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return version
+
+
+def migrate(conn: Connection) -> str | None:
+    """Bring the ledger's schema to the newest revision, inside the caller's transaction;
+    returns the revision it had. A ledger from a newer dhbot is refused, not written."""
+    from bot.migrations import HEAD
+
+    current = schema_version(conn)
+    if current == HEAD:
+        return current
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if current is not None:
+        try:
+            ScriptDirectory.from_config(config).get_revision(current)
+        except CommandError as exc:
+            raise ConfigError(f"the ledger's schema is revision {current}, which this dhbot "
+                              f"does not know (its newest is {HEAD}): it was written by a "
+                              "newer dhbot; upgrade dhbot before using this ledger") from exc
+    fresh = current is None and not inspect(conn).has_table("orders")
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+    # A new ledger is nothing to say; an existing one brought up to date is.
+    logger.log("DEBUG" if fresh else "INFO", "ledger: schema {} -> {}",
+               current or "(before migrations)", HEAD)
+    return current
 
 
 def now_iso() -> str:
@@ -290,13 +329,7 @@ class Ledger:
         with self._tx() as conn:
             if not self.is_sqlite:  # workers may start together: one creates the tables
                 conn.execute(text("SELECT pg_advisory_xact_lock(7001)"))
-            metadata.create_all(conn)
-            inspector = inspect(conn)
-            for table, columns in _ADDED_COLUMNS.items():
-                have = {c["name"] for c in inspector.get_columns(table)}
-                for name, kind in columns.items():
-                    if name not in have:
-                        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
+            migrate(conn)
 
     def close(self) -> None:
         """Close the database."""
@@ -707,6 +740,36 @@ def existing_ledger(settings: Settings) -> Ledger | None:
     if path is not None and not path.exists():
         return None
     return open_ledger(settings)
+
+
+def backup_sqlite(source: Path, dest: Path) -> tuple[int, str | None]:
+    """Copy a SQLite ledger to `dest` with SQLite's online backup API: a consistent copy
+    even while runs write to it. Written beside `dest` first, then renamed (0600); returns
+    the copy's order count and schema revision."""
+    import sqlite3
+
+    part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    src = sqlite3.connect(source, timeout=30)
+    try:
+        copy = sqlite3.connect(part)
+        try:
+            src.backup(copy)
+            problem = copy.execute("PRAGMA integrity_check").fetchone()[0]
+            if problem != "ok":
+                raise ConfigError(f"the copy of {source} fails SQLite's integrity check: "
+                                  f"{problem}")
+            orders = int(copy.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+            revision = copy.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            copy.close()
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        src.close()
+    part.chmod(0o600)
+    part.replace(dest)
+    return orders, revision[0] if revision else None
 
 
 def new_run_id() -> str:

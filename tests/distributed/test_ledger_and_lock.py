@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 import redis
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
+from sqlalchemy import Engine, create_engine, text
 
 from bot.config import load_settings
 from bot.distlock import RedisAccountLock
 from bot.errors import AccountBusy, ConfigError, LockLost
-from bot.ledger import Ledger
+from bot.ledger import Ledger, ledger_url, metadata, schema_version
+from bot.migrations import HEAD
 from bot.outcomes import Outcome, State
 from bot.session import SealedSessionStore, session_store
 from tests.services import PostgresServer, RedisServer
@@ -24,14 +28,18 @@ from tests.services import PostgresServer, RedisServer
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.distributed)])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    """A fresh ledger on SQLite and on PostgreSQL."""
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a ledger goes, nothing there yet: a SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
-        target: Path | str = tmp_path / "ledger.sqlite"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        target = server.new_database(f"ledger_{request.node.name[-30:].lower()}"
-                                     .replace("[", "_").replace("]", "").replace("-", "_"))
+        return tmp_path / "ledger.sqlite"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database(f"ledger_{request.node.name[-30:].lower()}"
+                               .replace("[", "_").replace("]", "").replace("-", "_"))
+
+
+@pytest.fixture
+def ledger(target: Path | str) -> Iterator[Ledger]:
+    """A fresh ledger on SQLite and on PostgreSQL."""
     opened = Ledger(target)
     try:
         yield opened
@@ -255,3 +263,80 @@ def test_rows_kept_under_a_configured_name_move_to_the_portal_identity(
     assert ledger.load_session("ident-b") == b"sealed" and ledger.load_session("main") is None
     assert ledger.take_fence("ident-b") == 2  # the fence moved with its count
     assert ledger.adopt({"main": "ident-b"}) == 0  # nothing left to move
+
+
+def _engine(target: Path | str) -> Engine:
+    return create_engine(ledger_url(target))
+
+
+def test_a_new_ledger_has_the_newest_schema_and_it_matches_the_code(target: Path | str) -> None:
+    Ledger(target).close()
+    engine = _engine(target)
+    try:
+        with engine.connect() as conn:
+            assert schema_version(conn) == HEAD
+            # The migrations build exactly the tables the code uses (a forgotten migration
+            # for a new column would show here).
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_ledger_from_before_migrations_keeps_its_rows_and_gains_the_new_columns(
+        target: Path | str) -> None:
+    """A ledger of the first release: no alembic_version, no columns added since."""
+    engine = _engine(target)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "CREATE TABLE orders (account TEXT NOT NULL, order_no TEXT NOT NULL, "
+                "state TEXT NOT NULL, outcome TEXT, reason TEXT, note TEXT, status_before TEXT,"
+                " status_after TEXT, run_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
+                "error TEXT, intent_at TEXT, updated_at TEXT NOT NULL, review_result TEXT, "
+                "review_comment TEXT, cancel_date TEXT, message_sent_at TEXT, "
+                "PRIMARY KEY (account, order_no))"))
+            conn.execute(text(
+                "CREATE TABLE runs (run_id TEXT NOT NULL, job TEXT, started_at TEXT NOT NULL, "
+                "finished_at TEXT, summary TEXT, report_dir TEXT, PRIMARY KEY (run_id))"))
+            conn.execute(text(
+                "INSERT INTO orders (account, order_no, state, outcome, reason, note, run_id, "
+                "updated_at) VALUES ('acct', '1455953156', 'done', 'submitted', "
+                "'out_of_stock', '缺货', 'r0', '2026-01-02T03:04:05+00:00')"))
+            conn.execute(text("INSERT INTO runs (run_id, job, started_at) VALUES "
+                              "('r0', 'old.yaml', '2026-01-02T03:04:05+00:00')"))
+    finally:
+        engine.dispose()
+    ledger = Ledger(target)
+    try:
+        row = ledger.get("acct", "1455953156")
+        assert row is not None and row.outcome == Outcome.SUBMITTED and row.note == "缺货"
+        assert row.intent_fence is None and row.submitted_run is None  # the added columns
+        ledger.start_run("r1", "new.yaml", Path("runs/r1"), mode="distributed")
+        assert [r.run_id for r in ledger.runs()] == ["r1", "r0"]
+    finally:
+        ledger.close()
+    engine = _engine(target)
+    try:
+        with engine.connect() as conn:
+            assert schema_version(conn) == HEAD
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_ledger_from_a_newer_dhbot_is_refused_untouched(target: Path | str) -> None:
+    Ledger(target).close()
+    engine = _engine(target)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num='9999'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(ConfigError, match=r"revision 9999.*newer dhbot"):
+        Ledger(target)
+    engine = _engine(target)
+    try:
+        with engine.connect() as conn:
+            assert schema_version(conn) == "9999"
+    finally:
+        engine.dispose()
