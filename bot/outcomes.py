@@ -59,19 +59,22 @@ FINAL_OUTCOMES = frozenset({
 PENDING_OUTCOMES = frozenset({Outcome.SUBMITTED, Outcome.ALREADY_REQUESTED})
 # Outcomes that make a run exit 1: the order has no answer yet.
 BAD_OUTCOMES = frozenset({Outcome.FAILED, Outcome.NEEDS_REVIEW, Outcome.SKIPPED})
-# Outcomes a person has to act on: highlighted in report.html, <failure> in junit.xml.
+# Outcomes that went wrong: highlighted red in report.html, <failure> in junit.xml.
 PROBLEM_OUTCOMES = frozenset({Outcome.FAILED, Outcome.NEEDS_REVIEW})
+# Outcomes that wait for a person (notifications, `dhbot health`): the problems, and the
+# requests the platform rejected (never resubmitted automatically: someone decides).
+PERSON_OUTCOMES = PROBLEM_OUTCOMES | {Outcome.REJECTED}
 
 # What each outcome means, in the portal's language, shown beside the code.
 LABELS_ZH: dict[Outcome, str] = {
-    Outcome.SUBMITTED: "已提交取消申请",
+    Outcome.SUBMITTED: "已提交",
     Outcome.CANCELLED: "已取消",
     Outcome.ALREADY_REQUESTED: "此前已申请",
     Outcome.ALREADY_CANCELLED: "此前已取消",
     Outcome.NOT_CANCELLABLE: "不可取消",
-    Outcome.NOT_FOUND: "未找到订单",
+    Outcome.NOT_FOUND: "未找到",
     Outcome.REJECTED: "平台驳回",
-    Outcome.NEEDS_REVIEW: "需人工核查",
+    Outcome.NEEDS_REVIEW: "待人工处理",
     Outcome.FAILED: "失败",
     Outcome.WOULD_SUBMIT: "演练：将提交",
     Outcome.SKIPPED: "未处理",
@@ -108,6 +111,13 @@ class OrderResult:
     notice: str | None = None  # what the portal said after the submit, word for word
     # Retries by their reason ("timeout", "server error", "rate limited", …).
     retry_reasons: dict[str, int] = field(default_factory=dict)
+    # When the outcome was decided (UTC, ISO 8601; people see it in the display time zone).
+    finished_at: str = field(
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # What a dry run previews (and a real run did): the fine the portal charges for the
+    # cancellation ("none" for an unpaid order, None when unknown), the buyer message.
+    fine: str | None = None
+    message: str | None = None
 
 
 # --- the decisions -----------------------------------------------------------------------

@@ -453,10 +453,8 @@ class AccountRunner:
     async def _send_message(self, tab: _Tab, list_page: OrderListPage, order: JobOrder,
                             result: OrderResult) -> None:
         """Tell the buyer, once; wait out the portal's message rate limit."""
-        assert order.message is not None
-        text = order.message.format(order_no=order.order_no, reason=order.reason,
-                                    reason_label=self.profile.reasons.get(order.reason, ""),
-                                    note=order.note)
+        text = self._message_text(order)
+        result.message = text
         if self.dry_run:
             return
         try:
@@ -492,6 +490,13 @@ class AccountRunner:
             note = f"buyer message not sent ({first_line(exc)}); the next run tries again"
             result.error = f"{result.error}; {note}" if result.error else note
             logger.warning("order {}: {}", order.order_no, note)
+
+    def _message_text(self, order: JobOrder) -> str:
+        """The buyer message of an order, its placeholders filled in."""
+        assert order.message is not None
+        return order.message.format(order_no=order.order_no, reason=order.reason,
+                                    reason_label=self.profile.reasons.get(order.reason, ""),
+                                    note=order.note)
 
     def _step_retry(self) -> StepRetry:
         return StepRetry(attempts=self.settings.retry.attempts, backoff=self._backoff,
@@ -531,9 +536,14 @@ class AccountRunner:
                           reason_key=f"reasons.{order.reason}")
         if self.dry_run:
             shot = await self._screenshot(detail.page, order, "dry-run")
-            return self._result(order, Outcome.WOULD_SUBMIT, attempts=state.attempts,
-                                retries=state.retries, status_before=before.status,
-                                status_after=before.status, artifacts=[shot])
+            preview = self._result(order, Outcome.WOULD_SUBMIT, attempts=state.attempts,
+                                   retries=state.retries, status_before=before.status,
+                                   status_after=before.status, artifacts=[shot])
+            if self.profile.fine is not None:
+                preview.fine = self.profile.fine.estimate(before.status, before.amount)
+            if order.message:  # sent after a real submit; shown here
+                preview.message = self._message_text(order)
+            return preview
         self.ledger.record_intent(self.run_id, self.key, order.order_no, order.reason,
                                   order.note, before.status,
                                   fence=self.guard() if self.guard else None)

@@ -21,6 +21,7 @@ class OrderFacts:
     review_result: str | None = None
     review_comment: str | None = None
     cancel_date: str | None = None
+    amount: str | None = None  # what the buyer paid, as shown (e.g. "US $123.45")
 
 
 class OrderDetailPage(PortalPage):
@@ -39,6 +40,7 @@ class OrderDetailPage(PortalPage):
             review_result=shown.get("review_result"),
             review_comment=shown.get("review_comment"),
             cancel_date=shown.get("cancel_date"),
+            amount=shown.get("amount"),
         )
 
     async def open_cancel_dialog(self) -> CancelDialog:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -146,12 +147,41 @@ class DetailFields(_Section):
     review_result: str | None = None
     review_comment: str | None = None
     cancel_date: str | None = None
+    amount: str | None = None  # what the buyer paid (实付金额): the fine is a share of it
 
     def labels(self) -> dict[str, str]:
         """Field name -> label, for the fields this portal has."""
         return {name: label for name in ("order_no", "status", "review_result",
-                                         "review_comment", "cancel_date")
+                                         "review_comment", "cancel_date", "amount")
                 if (label := getattr(self, name))}
+
+
+class FineRule(_Section):
+    """What the platform charges the seller for cancelling an order: `rate` of what the
+    buyer paid, at least `minimum` and at most `maximum` (in the amount's currency), for
+    orders in one of `statuses` (the paid ones; an unpaid order is cancelled free)."""
+
+    rate: float = Field(ge=0, le=1)
+    minimum: float = Field(0, ge=0)
+    maximum: float | None = Field(None, ge=0)
+    statuses: builtins.list[str] = Field(min_length=1)
+
+    def estimate(self, status: str, amount: str | None) -> str | None:
+        """The fine for an order showing `status` and `amount` (e.g. "US $123.45"), in the
+        amount's own notation; "none" when the status is not fined; None when the amount
+        is not shown or not a number (unknown)."""
+        if squeeze(status) not in {squeeze(s) for s in self.statuses}:
+            return "none"
+        found = re.search(r"\d[\d,]*(?:\.\d+)?", amount or "")
+        if found is None:
+            return None
+        paid = Decimal(found.group().replace(",", ""))
+        fine = max(paid * Decimal(str(self.rate)), Decimal(str(self.minimum)))
+        if self.maximum is not None:
+            fine = min(fine, Decimal(str(self.maximum)))
+        fine = fine.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        assert amount is not None
+        return f"{amount[:found.start()]}{fine}{amount[found.end():]}".strip()
 
 
 class DetailLabels(_Section):
@@ -237,6 +267,7 @@ class Profile(_Section):
     order_no_pattern: str = r"^[0-9]{6,32}$"
     statuses: dict[str, StatusMeaning] = Field(min_length=1)
     notices: dict[str, NoticeMeaning] = {}
+    fine: FineRule | None = None  # shown in dry runs; None: the portal charges none
     _elements: dict[str, tuple[Loc | None, Kind]] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:

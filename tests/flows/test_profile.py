@@ -129,3 +129,19 @@ def test_a_buyer_message_on_a_portal_without_contact_is_refused(tmp_path: Path) 
         load_job(job, load_profile("legacy"))
     assert "job.yaml:3" in str(info.value)
     assert "has no 联系买家 (detail.contact_button: null)" in str(info.value)
+
+
+@pytest.mark.parametrize(("status", "amount", "fine"), [
+    ("待发货", "US $123.45", "US $12.35"),  # 10 %, rounded half up
+    ("待发货", "US $12.00", "US $5.00"),  # at least US $5
+    ("待发货", "US $1,000.00", "US $20.00"),  # at most US $20
+    ("待 发货", "US $80", "US $8.00"),  # the status as the page spaces it
+    ("等待买家付款", "US $80.00", "none"),  # unpaid: cancelled free
+    ("待发货", None, None),  # no amount on the page: unknown, never a guess
+    ("待发货", "面议", None),
+])
+def test_fine_is_a_share_of_what_the_buyer_paid_within_bounds(
+        status: str, amount: str | None, fine: str | None) -> None:
+    rule = load_profile("mock").fine
+    assert rule is not None
+    assert rule.estimate(status, amount) == fine
