@@ -117,9 +117,10 @@ def cli() -> None:
 @click.argument("job_file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @config_options
 @click.option("--orders", "orders_csv", type=click.Path(dir_okay=False, path_type=Path),
-              help="Orders from a CSV file (columns order_no, reason, note; UTF-8, BOM or not).")
+              help="Orders from a .csv (UTF-8 or GB18030) or .xlsx file (order_no, reason, note).")
 @click.option("--order", "one_order", help="Cancel this one order number.")
-@click.option("--reason", help="Reason code for --order (e.g. out_of_stock).")
+@click.option("--reason",
+              help="Reason for --order: the code (out_of_stock) or its option text (缺货).")
 @click.option("--note", default="", help="详细说明 text for --order.")
 @click.option("--account", help="Account name from the configuration. A job (or an order in "
               "it) naming another account is refused: nothing is done.")
@@ -140,14 +141,15 @@ def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_c
         one_order: str | None, reason: str | None, note: str, account: str | None,
         report_copy: Path | None, dry_run: bool, headed: bool, pages: int | None,
         base_url: str | None, allow_large: bool, deadline: float | None, yes: bool) -> None:
-    """Cancel every order listed in JOB_FILE (YAML), --orders FILE.csv, or --order NO."""
+    """Cancel every order listed in JOB_FILE (YAML), --orders FILE (.csv/.xlsx) or --order NO."""
     cli_values: dict[str, Any] = {"concurrency.pages_per_account": pages,
                                   "portal.base_url": base_url, "run.max_minutes": deadline}
     if headed:
         cli_values["browser.headless"] = False
     sources = [s for s in (job_file, orders_csv, one_order) if s]
     if len(sources) != 1:
-        raise JobError("give exactly one of: a job file, --orders FILE.csv, or --order NUMBER")
+        raise JobError("give exactly one of: a job file, --orders FILE (.csv or .xlsx), or "
+                       "--order NUMBER")
     loaded, profile = _load(config_file, cli_values, verbose)
     if job_file is not None:
         job = load_job(job_file, profile)

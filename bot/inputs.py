@@ -1,7 +1,8 @@
-"""The files and paths an operator hands to dhbot. Inputs (job files, CSV order lists,
-config.yaml, profiles) are read as regular files only, with a bound, as UTF-8 text without
-control characters, and YAML without the constructs that make a small file expensive
-(aliases, deep nesting). Output paths are checked before any work starts.
+"""The files and paths an operator hands to dhbot. Inputs (job files, order lists,
+config.yaml, profiles) are read as regular files only, with a bound; text as UTF-8 (CSV
+order lists also as GB18030, what Excel saves on Chinese Windows) without control
+characters, and YAML without the constructs that make a small file expensive (aliases,
+deep nesting). Output paths are checked before any work starts.
 
 Every refusal is the caller's error class (JobError, ConfigError) with the file and, where
 known, the line: never a traceback, never a hang.
@@ -9,9 +10,11 @@ known, the line: never a traceback, never a hang.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,8 @@ from bot.errors import UsageError
 MAX_DEPTH = 50
 # Control characters other than tab, line feed and carriage return.
 _CONTROL_BYTE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Encodings by codec name, as people know them.
+_ENCODING_NAMES = {"utf-8": "UTF-8", "gb18030": "GB18030"}
 
 
 def read_regular(path: Path, what: str, max_bytes: int, error: type[UsageError],
@@ -62,21 +67,54 @@ def _size(count: int) -> str:
     return f"{count // (1024 * 1024)} MB" if count >= 1024 * 1024 else f"{count // 1024} KB"
 
 
-def decode_text(data: bytes, path: Path | str, error: type[UsageError]) -> str:
-    """UTF-8 text (a BOM is fine) without control characters, or a refusal naming the line."""
+def decode_text(data: bytes, path: Path | str, error: type[UsageError],
+                encodings: Sequence[str] = ("utf-8",)) -> str:
+    """UTF-8 text (a BOM is fine) without control characters, or a refusal naming the line;
+    `encodings` widens what is accepted (see `decode_text_as`)."""
+    return decode_text_as(data, path, error, encodings)[0]
+
+
+def decode_text_as(data: bytes, path: Path | str, error: type[UsageError],
+                   encodings: Sequence[str] = ("utf-8",)) -> tuple[str, str]:
+    """The text, and the name of the encoding it was read in: the first of `encodings`
+    (codec names, e.g. "utf-8", "gb18030") that decodes every byte strictly. UTF-8 may start
+    with a BOM. A refusal names the file, the line and the accepted encodings."""
+    accepted = " or ".join(_ENCODING_NAMES.get(name, name) for name in encodings)
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(data):
-        raise error(f"{path}: the file looks like UTF-16 text; save the file as UTF-8")
+        raise error(f"{path}: the file looks like UTF-16 text; save the file as {accepted}")
+    # Raw bytes are safe to scan: no byte below 0x20 (or 0x7F) is part of a multibyte
+    # character in UTF-8 or GB18030.
     bad = _CONTROL_BYTE.search(data)
     if bad:
         line = data[: bad.start()].count(b"\n") + 1
         raise error(f"{path}:{line}: control character U+{bad.group()[0]:04X} in the file; "
-                    "save it as plain UTF-8 text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise error(f"{path}:{line}: not UTF-8 text (byte {exc.start}); save the file as "
-                    "UTF-8") from exc
+                    f"save it as plain {accepted} text")
+    tried = encodings
+    if data.startswith(codecs.BOM_UTF8) and "utf-8" in encodings:
+        tried = ("utf-8",)  # the file says it is UTF-8: a bad byte is a bad byte
+    failed: int | None = None  # where the first bad byte is
+    for encoding in tried:
+        utf8 = encoding == "utf-8"
+        try:
+            text = data.decode("utf-8-sig" if utf8 else encoding)
+        except UnicodeDecodeError as exc:
+            # utf-8-sig counts from after the BOM it took off.
+            bom = len(codecs.BOM_UTF8) if utf8 and data.startswith(codecs.BOM_UTF8) else 0
+            start = exc.start + bom
+            # The encoding that read furthest is the one the file was most likely meant to
+            # be in, so its first bad byte is the one worth showing.
+            failed = start if failed is None else max(failed, start)
+            continue
+        name = _ENCODING_NAMES.get(encoding, encoding)
+        if utf8 and data.startswith(codecs.BOM_UTF8):
+            name += " with BOM"
+        # GB18030 has a byte order mark of its own, read as U+FEFF.
+        return text.removeprefix("\ufeff"), name
+    assert failed is not None, "no encodings given"
+    line = data[:failed].count(b"\n") + 1
+    shown = " or ".join(_ENCODING_NAMES.get(name, name) for name in tried)
+    raise error(f"{path}:{line}: not {shown} text (byte {failed}); save the file as "
+                f"{accepted}")
 
 
 def _looks_utf16(data: bytes) -> bool:

@@ -1,23 +1,27 @@
 """Job files: which orders to cancel, why, and with what note, checked before any browser starts.
 
 Errors name the file and the line. Order numbers are kept exactly as written: an unquoted
-`0123456789` stays "0123456789", never the integer 123456789.
+`0123456789` stays "0123456789", never the integer 123456789. Order lists (a CSV or an .xlsx
+sheet) go through the same checks; a reason may be its code or the portal's option text.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Formatter
 from typing import Any
 
 import yaml
+from loguru import logger
 
 from bot.errors import JobError, first_line
-from bot.inputs import decode_text, read_regular, yaml_problem
+from bot.inputs import decode_text, decode_text_as, read_regular, yaml_problem
 from flows.profile import Profile
 
 MAX_JOB_BYTES = 5 * 1024 * 1024
@@ -236,8 +240,12 @@ def parse_job(text: str, profile: Profile, source: str = "<job>") -> Job:
             value = _text(value_node, loader, f"defaults.{key}", errors, limit)
             if value is not None:
                 defaults[key] = value
-                if key == "reason" and value not in profile.reasons:
-                    errors.add(_line(value_node), _unknown_reason(value, profile))
+                if key == "reason":
+                    code = reason_code(value, profile)
+                    if code is None:
+                        errors.add(_line(value_node), _unknown_reason(value, profile))
+                    else:
+                        defaults[key] = code
                 if key == "message":
                     _check_message(value, _line(value_node), "defaults.message", errors)
 
@@ -310,12 +318,13 @@ class _OrderChecker:
         self.seen[order_no] = no_line
         values = {k: given[k][0] if k in given else self.defaults.get(k)
                   for k in ("reason", "note", "message")}
-        reason = values["reason"]
-        if not reason:
+        if not values["reason"]:
             errors.add(line, f"order {order_no} has no reason and defaults give none")
             return
-        if "reason" in given and reason not in profile.reasons:
-            errors.add(given["reason"][1], _unknown_reason(reason, profile))
+        reason = reason_code(values["reason"], profile)
+        if reason is None:
+            if "reason" in given:  # an unknown default was reported where it was read
+                errors.add(given["reason"][1], _unknown_reason(values["reason"], profile))
             return
         note = values["note"] or ""
         if reason in profile.note_required_for and not note.strip():
@@ -334,13 +343,39 @@ class _OrderChecker:
                                     message=message, line=line, account=account or None))
 
 
+def reason_code(value: str, profile: Profile) -> str | None:
+    """The reason code `value` names, as the code (out_of_stock) or as the profile's option
+    text for it (缺货), surrounding whitespace ignored; None when it names no reason."""
+    wanted = value.strip()
+    if wanted in profile.reasons:
+        return wanted
+    # Two codes with one option text could not be told apart on the portal either; the
+    # first one is taken.
+    return next((code for code, label in profile.reasons.items() if label.strip() == wanted),
+                None)
+
+
 def _unknown_reason(value: str, profile: Profile) -> str:
-    known = ", ".join(f"{code} ({label})" for code, label in profile.reasons.items())
-    return f"unknown reason {value!r}; the portal profile knows: {known}"
+    shown = {code: f"{code} ({label})" for code, label in profile.reasons.items()}
+    # Codes and option texts alike, each leading to its code.
+    names = {**{label.strip(): code for code, label in profile.reasons.items()},
+             **{code: code for code in profile.reasons}}
+    # 0.5, not difflib's 0.6: a two-character option text with one character wrong (缺活
+    # for 缺货) scores 0.5, and the full list follows a poor guess anyway.
+    close = difflib.get_close_matches(value.strip(), list(names), n=3, cutoff=0.5)
+    near = list(dict.fromkeys(names[name] for name in close))
+    hint = f"did you mean {' or '.join(shown[code] for code in near)}? The" if near else "the"
+    return (f"unknown reason {value!r}; {hint} portal profile knows: "
+            + ", ".join(shown.values()))
 
 
 def load_job(path: Path, profile: Profile) -> Job:
     """Read and validate a YAML job file."""
+    if path.suffix.lower() in ORDER_LIST_SUFFIXES:
+        # Read as YAML, an order list would fail with a puzzling "not UTF-8 text" or
+        # "must be a mapping".
+        raise JobError(f"{path}: this is an order list, not a job file (.yaml/.yml); give it "
+                       f"with --orders: dhbot run --orders {path}")
     return parse_job(_decode(path), profile, source=str(path))
 
 def _decode(path: Path) -> str:
@@ -349,21 +384,61 @@ def _decode(path: Path) -> str:
 
 
 CSV_COLUMNS = ("order_no", "reason", "note")
+ORDER_LIST_SUFFIXES = (".csv", ".xlsx")
+ORDER_LIST_FORMATS = (".csv (UTF-8, with or without BOM, or GB18030/GBK) or .xlsx (the "
+                      "first sheet); job files are .yaml/.yml, given without --orders")
+# UTF-8 is tried first and strictly: GB18030 reads almost any bytes, UTF-8 text included
+# (as nonsense), while GB18030 text is hardly ever valid UTF-8.
+CSV_ENCODINGS = ("utf-8", "gb18030")
+# An .xlsx is a zip: a small file may unpack to gigabytes. Far above any real order list.
+MAX_XLSX_UNPACKED = 100 * 1024 * 1024
+# Excel keeps 15 significant digits of a number; a longer order number typed into a
+# number cell has lost its last digits (Excel writes zeros in their place).
+EXCEL_DIGITS = 15
+_AS_TEXT = "format the order_no column as text (设置单元格格式 → 文本) and enter the numbers again"
+
+
+@dataclass(frozen=True)
+class _Table:
+    """What differs between the formats of an order list: the words for where a problem is."""
+
+    row: str  # "line" in a CSV, "row" in a sheet
+    extra_cells: str
+
+
+_CSV = _Table("line", "more cells than columns; put notes with commas in quotes")
+_SHEET = _Table("row", "a cell right of the named columns holds a value; name its column in "
+                       "the first row or clear it")
 
 
 def load_csv_job(path: Path, profile: Profile, defaults: dict[str, str] | None = None) -> Job:
-    """Read orders from a CSV with columns order_no, reason, note (UTF-8, BOM or not)."""
-    text = _decode(path)
+    """Read an order list with columns order_no, reason, note: a CSV in UTF-8 (BOM or not)
+    or GB18030/GBK, or the first sheet of an .xlsx workbook. Any other file is refused,
+    naming the formats that are read."""
+    data = read_regular(path, "order list", MAX_JOB_BYTES, JobError, "; split the list")
+    suffix = path.suffix.lower()
     errors = _Errors(str(path))
-    # strict: an unclosed quote is an error, not a note that swallows the rest of the file.
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip() for h in next(reader, [])]
-    except csv.Error as exc:
-        errors.add(1, _csv_problem(exc))
-        errors.raise_if_any()
+    if suffix == ".csv":
+        text, encoding = decode_text_as(data, path, JobError, CSV_ENCODINGS)
+        logger.info("{}: order list read as {} text", path, encoding)
+        return _table_job(path, _csv_rows(text, errors), _CSV, profile, defaults, errors)
+    if suffix == ".xlsx":
+        return _table_job(path, _sheet_rows(data, path), _SHEET, profile, defaults, errors)
+    what = f"a {suffix} file" if suffix else "a file without an extension"
+    hint = "; save it in Excel as .xlsx (Excel 工作簿)" if suffix == ".xls" else ""
+    raise JobError(f"{path}: {what} is not read as an order list{hint}. Order lists are "
+                   + ORDER_LIST_FORMATS)
+
+
+def _table_job(path: Path, rows: Iterator[tuple[int, Sequence[object]]], table: _Table,
+               profile: Profile, defaults: dict[str, str] | None, errors: _Errors) -> Job:
+    """The job of an order list read as rows of cells (the first names the columns),
+    each with its line or row number."""
+    first = next(rows, None)
+    errors.raise_if_any()  # the first line could not be read
+    header = [_cell_text(cell).strip() for cell in first[1]] if first else []
     if "order_no" not in header:
-        errors.add(1, "the first line must name the columns order_no, reason, note")
+        errors.add(1, f"the first {table.row} must name the columns order_no, reason, note")
         errors.raise_if_any()
     unknown = [h for h in header if h not in CSV_COLUMNS]
     if unknown:
@@ -372,28 +447,21 @@ def load_csv_job(path: Path, profile: Profile, defaults: dict[str, str] | None =
     if repeated:
         errors.add(1, f"columns named twice: {repeated}; name each column once")
     checker = _OrderChecker(profile, dict(defaults or {}), errors)
-    while True:
-        # The line a record starts on (a quoted note may span lines; DictReader's line_num
-        # is the line it ends on).
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.add(line, _csv_problem(exc))
-            break
+    for line, cells in rows:
         if len(cells) > len(header):
-            errors.add(line, "more cells than columns; put notes with commas in quotes")
+            errors.add(line, table.extra_cells)
             continue
-        row = dict(zip(header, cells, strict=False))
-        order_no = (row.get("order_no") or "").strip()
-        if not order_no and not any(v.strip() for v in row.values()):
+        if all(_blank(cell) for cell in cells):
             continue  # blank line, as spreadsheets leave them
+        row = dict(zip(header, cells, strict=False))
+        order_no, problem = _order_no_cell(row.get("order_no"))
+        if problem:
+            errors.add(line, problem)
+            continue
         given: dict[str, tuple[str, int]] = {}
         ok = True
         for key in ("reason", "note"):
-            value = (row.get(key) or "").strip()
+            value = _cell_text(row.get(key)).strip()
             if not value:
                 continue
             limit = profile.note_max_length if key == "note" else 2000
@@ -410,9 +478,101 @@ def load_csv_job(path: Path, profile: Profile, defaults: dict[str, str] | None =
     return Job(source=str(path), orders=checker.orders)
 
 
+def _csv_rows(text: str, errors: _Errors) -> Iterator[tuple[int, Sequence[object]]]:
+    """The records of CSV text, each with the line it starts on; a broken record is added
+    to `errors` and ends the reading."""
+    # strict: an unclosed quote is an error, not a note that swallows the rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    while True:
+        # The line a record starts on (a quoted note may span lines; the reader's line_num
+        # is the line it ends on).
+        line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.add(line, _csv_problem(exc))
+            return
+        yield line, cells
+
+
 def _csv_problem(exc: csv.Error) -> str:
     return (f"not valid CSV ({exc}); put a note with commas, quotes or line breaks in double "
             'quotes and write a quote inside it as ""')
+
+
+def _sheet_rows(data: bytes, path: Path) -> Iterator[tuple[int, Sequence[object]]]:
+    """The rows of the first sheet of an .xlsx workbook, each with its row number, without
+    the empty cells at their ends."""
+    import zipfile
+
+    from openpyxl import load_workbook  # only when a workbook is read: it is slow to import
+
+    not_xlsx = (f"{path}: not an .xlsx workbook that can be read; save it in Excel as "
+                "Excel 工作簿 (*.xlsx), without a password")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except zipfile.BadZipFile:
+        # An old .xls renamed, or a workbook with a password: neither is a zip.
+        raise JobError(not_xlsx) from None
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise JobError(f"{path}: the workbook unpacks to {unpacked // (1024 * 1024)} MB, more "
+                       f"than an order list needs (at most {MAX_XLSX_UNPACKED // (1024 * 1024)}"
+                       " MB); split the list")
+    try:
+        # openpyxl raises whatever its zip and XML layers raise for a damaged file.
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:
+        raise JobError(f"{not_xlsx} ({first_line(exc)})") from None
+    try:
+        if not workbook.worksheets:
+            raise JobError(f"{path}: the workbook has no sheet")
+        sheet = workbook.worksheets[0]
+        logger.info("{}: order list read from the sheet {!r}", path, sheet.title)
+        # The size the file states may be stale (written by other tools): rows past it
+        # would be left out without a word, so every row the sheet holds is read.
+        sheet.reset_dimensions()
+        number = 0
+        try:
+            # Rows the file leaves out come as empty ones, so counting gives the row number.
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = list(values)
+                while cells and _blank(cells[-1]):
+                    cells.pop()
+                yield number, cells
+        except Exception as exc:
+            raise JobError(f"{path}:{number + 1}: the sheet cannot be read ({first_line(exc)}); "
+                           "save it again in Excel as .xlsx") from None
+    finally:
+        workbook.close()
+
+
+def _blank(cell: object) -> bool:
+    return cell is None or (isinstance(cell, str) and not cell.strip())
+
+
+def _cell_text(cell: object) -> str:
+    """The text of a cell (a CSV's cells are text already; a sheet's may be numbers)."""
+    if cell is None:
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell)
+
+
+def _order_no_cell(cell: object) -> tuple[str, str | None]:
+    """The order number in a cell, kept exactly, or why a number cell cannot be trusted."""
+    if isinstance(cell, bool) or not isinstance(cell, int | float):
+        return _cell_text(cell).strip(), None
+    if isinstance(cell, float) and not cell.is_integer():
+        return "", f"order_no {cell!r} is stored as a number that is not whole; {_AS_TEXT}"
+    digits = str(int(cell))
+    if len(digits.lstrip("-")) > EXCEL_DIGITS:
+        return "", (f"order_no {digits} is stored as a number of {len(digits.lstrip('-'))} "
+                    f"digits, more than the {EXCEL_DIGITS} Excel keeps exactly; {_AS_TEXT}")
+    return digits, None
 
 
 def single_order_job(order_no: str, reason: str, note: str, profile: Profile) -> Job:

@@ -141,6 +141,47 @@ def test_unknown_reason_lists_the_known_ones(profile: Profile) -> None:
         assert f"{code} ({label})" in problem
 
 
+@pytest.mark.parametrize("given", ["缺货", " 缺货 ", "out_of_stock ", "\u3000缺货"])
+def test_reason_as_the_portal_option_text_becomes_its_code(profile: Profile,
+                                                           given: str) -> None:
+    job = parse(f"orders:\n  - order_no: 1455953150\n    reason: '{given}'\n", profile)
+    assert [o.reason for o in job.orders] == ["out_of_stock"]
+
+
+def test_reason_label_in_defaults_becomes_its_code(profile: Profile) -> None:
+    # 其他 needs a note: the rule is checked on the code the label names.
+    text = ("defaults:\n  reason: 其他\norders:\n  - order_no: 1455953150\n    note: 见附件\n"
+            "  - order_no: 1455953151\n    reason: 价格设置错误\n")
+    job = parse(text, profile)
+    assert [(o.reason, o.note) for o in job.orders] == [("other", "见附件"),
+                                                        ("price_error", "")]
+    assert only_problem("defaults:\n  reason: 其他\norders:\n  - order_no: 1455953150\n",
+                        profile) == "job.yaml:4: order 1455953150: reason 'other' needs a note"
+
+
+@pytest.mark.parametrize(("given", "meant"), [
+    ("out_of_stok", "out_of_stock (缺货)"),
+    ("价格错误", "price_error (价格设置错误)"),
+    ("买家要求", "buyer_request (买家要求取消)"),
+])
+def test_near_miss_reason_suggests_the_code_meant(profile: Profile, given: str,
+                                                  meant: str) -> None:
+    problem = only_problem(f"orders:\n  - order_no: 1455953150\n    reason: {given}\n", profile)
+    assert problem.startswith(f"job.yaml:3: unknown reason '{given}'; did you mean {meant}? "
+                              "The portal profile knows: out_of_stock (缺货), ")
+
+
+def test_far_off_reason_lists_the_codes_without_a_guess(profile: Profile) -> None:
+    problem = only_problem("orders:\n  - order_no: 1455953150\n    reason: xyz\n", profile)
+    assert problem == ("job.yaml:3: unknown reason 'xyz'; the portal profile knows: "
+                       + ", ".join(f"{c} ({label})" for c, label in profile.reasons.items()))
+
+
+def test_reason_for_one_order_may_be_the_option_text(profile: Profile) -> None:
+    job = single_order_job("1455953156", "买家要求取消", "", profile)
+    assert [o.reason for o in job.orders] == ["buyer_request"]
+
+
 def test_unknown_reason_in_defaults(profile: Profile) -> None:
     problem = only_problem("defaults:\n  reason: sold_out\norders:\n  - order_no: 1455953150\n",
                            profile)
@@ -468,12 +509,27 @@ def test_csv_with_only_a_header(tmp_path: Path, profile: Profile) -> None:
     assert csv_problems(path, profile) == [f"{path}:1: no orders in the file"]
 
 
-def test_csv_not_utf8(tmp_path: Path, profile: Profile) -> None:
+def test_csv_neither_utf8_nor_gb18030_names_the_line_and_the_encodings(
+        tmp_path: Path, profile: Profile) -> None:
+    # 0xFF starts no character in UTF-8 or GB18030 (a GBK CSV is read: test_order_lists.py).
     path = tmp_path / "orders.csv"
-    path.write_bytes("order_no,reason,note\n1455953150,out_of_stock,缺货\n".encode("gbk"))
+    path.write_bytes("order_no,reason,note\n1455953150,out_of_stock,缺货\n".encode("gbk")
+                     + b"1455953151,out_of_stock,\xff\n")
     with pytest.raises(JobError) as info:
         load_csv_job(path, profile)
-    assert str(info.value).startswith(f"{path}:2: not UTF-8 text")
+    assert str(info.value) == (f"{path}:3: not UTF-8 or GB18030 text (byte 74); save the file "
+                               "as UTF-8 or GB18030")
+
+
+def test_csv_with_a_utf8_bom_and_a_bad_byte_is_not_read_as_gb18030(tmp_path: Path,
+                                                                   profile: Profile) -> None:
+    # The BOM says UTF-8: read as GB18030 the header would turn into nonsense.
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b"\xef\xbb\xbforder_no,reason,note\n1455953150,out_of_stock,\xb6\xcf\n")
+    with pytest.raises(JobError) as info:
+        load_csv_job(path, profile)
+    assert str(info.value) == (f"{path}:2: not UTF-8 text (byte 48); save the file as UTF-8 "
+                               "or GB18030")
 
 
 # -- one order from the command line -------------------------------------------------------
