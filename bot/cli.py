@@ -107,9 +107,10 @@ class DhbotGroup(click.Group):
 def cli() -> None:
     """dhbot cancels orders in the DHgate seller backend by driving a real browser.
 
-    Give it a YAML job file listing order numbers, a reason and a note; it logs in,
-    finds each order under 我的敦煌 → 订单管理, cancels it exactly once and reports what
-    happened to every order. See README.md for the job file format and configuration.
+    Give it a YAML job file (or a .csv/.xlsx order list) with order numbers, a reason and
+    a note; it logs in, finds each order under 我的敦煌 → 订单管理, cancels it exactly once
+    and reports what happened to every order. Job files: docs/job-files.md; configuration:
+    docs/configuration.md; 中文快速上手: docs/quickstart.zh.md.
     """
 
 
