@@ -12,17 +12,21 @@ import click
 from loguru import logger
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from bot import __version__
+from bot.alerts import after_run
 from bot.config import LoadedSettings, describe
 from bot.context import config_options, load_context
+from bot.display import outcome_from_text, outcome_label, shown_duration, shown_time
 from bot.errors import BotError, Interrupted, JobError, UsageError
 from bot.inputs import check_writable
 from bot.job import Job, load_csv_job, load_job, single_order_job
+from bot.outcomes import LABELS_ZH, Outcome
 from flows.profile import Profile
 
 if TYPE_CHECKING:
-    from bot.ledger import PartRow
+    from bot.ledger import PartRow, RunRow
 
 EXIT_CODES_HELP = """Exit codes: 0 every order has an outcome other than failed, needs_review or
 skipped; 1 some order failed, needs review or was skipped; 2 bad config or job (nothing done),
@@ -61,6 +65,8 @@ class DhbotGroup(click.Group):
                   "Check that every label and selector of the portal profile still matches."),
         "schedule": ("bot.schedule:schedule_command",
                      "Run the configured schedules in the foreground until stopped."),
+        "health": ("bot.health:health_command",
+                   "Check the schedule, the ledger and orders waiting for a person."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -179,9 +185,10 @@ def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_c
 
     report, path = execute_job(loaded, job, acc, profile, console=console, dry_run=dry_run,
                                report_copy=report_copy)
-    print_summary(report, console, path)
+    print_summary(report, console, path, zone=loaded.settings.display.timezone)
     if report.stopped and report.exit_code == 3:
         console.print(f"Login needs a person. Run: dhbot login --account {acc.name} --headed")
+    after_run(loaded, report, path)
     sys.exit(report.exit_code)
 
 
@@ -251,9 +258,26 @@ def sync(config_file: Path | None, verbose: bool, account: str | None, headed: b
         if report is None or path is None:
             console.print(f"account {acc.name}: nothing is waiting for review")
             continue
-        print_summary(report, console, path)
+        print_summary(report, console, path, zone=loaded.settings.display.timezone)
+        after_run(loaded, report, path)
         worst = max(worst, report.exit_code)
     sys.exit(worst)
+
+
+class OutcomeParam(click.ParamType):
+    """An outcome named by its code or its Chinese label (submitted or 已提交)."""
+
+    name = "outcome"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Outcome:
+        if isinstance(value, Outcome):
+            return value
+        found = outcome_from_text(str(value))
+        if found is None:
+            valid = ", ".join(outcome_label(o) for o in Outcome)
+            self.fail(f"unknown outcome {value!r}; one of: {valid}", param, ctx)
+        return found
 
 
 @cli.command()
@@ -262,9 +286,13 @@ def sync(config_file: Path | None, verbose: bool, account: str | None, headed: b
 @click.option("--job", "job_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Show the orders of this job file.")
 @click.option("--account", help="Only this account.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.option("--outcome", "outcomes", type=OutcomeParam(), multiple=True,
+              help="Only orders with this outcome, by code or Chinese label (failed, 失败, "
+                   "rejected, 平台驳回, …); repeat for several.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines (times UTC).")
 def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
-           job_file: Path | None, account: str | None, as_json: bool) -> None:
+           job_file: Path | None, account: str | None, outcomes: tuple[Outcome, ...],
+           as_json: bool) -> None:
     """Show what the ledger knows about orders (no browser is opened)."""
     loaded, profile = _load(config_file, {}, verbose)
     wanted: list[str] | None = list(order_nos) or None
@@ -278,14 +306,17 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
     ledger = existing_ledger(loaded.settings)
     rows = []
     if ledger is not None:
-        rows = ledger.rows(account=key, order_nos=wanted)
+        rows = ledger.rows(account=key, order_nos=wanted, outcomes=outcomes or None)
         ledger.close()
     known = {r.order_no for r in rows}
-    unknown = [n for n in (wanted or []) if n not in known]
+    # Filtered by outcome, an order the ledger has never seen matches no outcome.
+    unknown = [] if outcomes else [n for n in (wanted or []) if n not in known]
     if as_json:
         data = [{"order_no": r.order_no, "account": names.get(r.account, r.account),
                  "identity": r.account,
-                 "outcome": r.outcome.value if r.outcome else None, "state": r.state.value,
+                 "outcome": r.outcome.value if r.outcome else None,
+                 "outcome_zh": LABELS_ZH.get(r.outcome) if r.outcome else None,
+                 "state": r.state.value,
                  "status_after": r.status_after, "updated_at": r.updated_at,
                  "run_id": r.run_id, "submitted_run": r.submitted_run,
                  "review_result": r.review_result,
@@ -299,12 +330,14 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
     for col in ("order", "account", "outcome", "portal status", "when", "run",
                 "submitted by", "review"):
         table.add_column(col)
+    zone = loaded.settings.display.timezone
     for r in rows:
-        outcome = r.outcome.value if r.outcome else f"({r.state.value})"
+        outcome = outcome_label(r.outcome) if r.outcome else f"({r.state.value})"
         review = " ".join(x for x in (r.review_result, r.review_comment, r.cancel_date) if x)
-        table.add_row(r.order_no, names.get(r.account, r.account), outcome,
-                      r.status_after or "", r.updated_at, r.run_id or "",
-                      r.submitted_run or "", review)
+        # Portal text is shown as it is, never read as rich markup.
+        table.add_row(*(Text(cell) for cell in (
+            r.order_no, names.get(r.account, r.account), outcome, r.status_after or "",
+            shown_time(r.updated_at, zone), r.run_id or "", r.submitted_run or "", review)))
     for n in unknown:
         table.add_row(n, "", "(never seen)", "", "", "", "", "")
     _console().print(table)
@@ -313,44 +346,101 @@ def status(order_nos: tuple[str, ...], config_file: Path | None, verbose: bool,
 @cli.command()
 @config_options
 @click.option("--limit", default=20, show_default=True, help="How many runs to list.")
-def runs(config_file: Path | None, verbose: bool, limit: int) -> None:
-    """List recent runs with their counts (distributed runs with their parts)."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines (times UTC).")
+def runs(config_file: Path | None, verbose: bool, limit: int, as_json: bool) -> None:
+    """List recent runs: when, the job, dry runs marked, exit codes and counts
+    (distributed runs with their parts)."""
     from bot.ledger import existing_ledger
 
     loaded, _ = _load(config_file, {}, verbose)
-    table = Table()
-    for col in ("run", "started", "finished", "job", "counts"):
-        table.add_column(col, overflow="fold")
+    listed: list[dict[str, Any]] = []
     ledger = existing_ledger(loaded.settings)
     if ledger is not None:
         try:
             for run_row in ledger.runs(limit):
-                table.add_row(run_row.run_id, run_row.started_at,
-                              run_row.finished_at or "(unfinished)", run_row.job,
-                              _counts(run_row.summary))
-                if run_row.mode == "distributed":
-                    for part in ledger.parts(run_row.run_id):
-                        table.add_row(*_part_row(part))
+                parts = (ledger.parts(run_row.run_id) if run_row.mode == "distributed"
+                         else [])
+                listed.append(_run_entry(loaded, run_row, parts))
         finally:
             ledger.close()
+    if as_json:
+        click.echo(json.dumps(listed, ensure_ascii=False, indent=2))
+        return
+    zone = loaded.settings.display.timezone
+    table = Table()
+    for col in ("run", "started", "took", "job", "exit", "counts"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("run", "started", "exit"))
+    for entry in listed:
+        job = Text(entry["job"])
+        if entry["name"]:
+            job = Text.assemble((entry["name"], "bold"), f" ({entry['job']})")
+        if entry["dry_run"]:
+            job.append(" · dry run", style="cyan")
+        table.add_row(entry["run_id"], shown_time(entry["started_at"], zone),
+                      _took(entry["started_at"], entry["finished_at"]), job,
+                      _exit(entry["exit_code"]), _counts(entry["summary"]))
+        for part in entry["parts"]:
+            table.add_row(*_part_row(part, zone))
     _console().print(table)
 
 
-def _counts(summary: dict[str, int]) -> str:
-    return " ".join(f"{k}={v}" for k, v in summary.items())
+def _run_entry(loaded: LoadedSettings, run: RunRow, parts: list[PartRow]) -> dict[str, Any]:
+    """One run of `dhbot runs` (its --json form; times as stored, UTC). Whether it was a
+    dry run, its exit code and its job's name come from its report.json, which the ledger
+    has no columns for: None when the report is not (or no longer) there."""
+    from bot.report import load_report
+
+    report: dict[str, Any] = {}
+    folders = [Path(run.report_dir)] if run.report_dir else []
+    for folder in [*folders, loaded.settings.paths.runs_dir / run.run_id]:
+        try:
+            found = load_report(folder / "report.json")
+        except (OSError, ValueError):  # not written yet, pruned, or unreadable
+            continue
+        if isinstance(found, dict):
+            report = found
+            break
+    dry_run = report.get("dry_run")
+    exit_code = report.get("exit_code")
+    name = report.get("name")
+    return {
+        "run_id": run.run_id, "mode": run.mode, "job": run.job,
+        "name": name if isinstance(name, str) else None,
+        "dry_run": dry_run if isinstance(dry_run, bool) else None,
+        "exit_code": exit_code if isinstance(exit_code, int) else None,
+        "started_at": run.started_at, "finished_at": run.finished_at,
+        "summary": run.summary, "report_dir": run.report_dir,
+        "parts": [{"part_no": p.part_no, "account": p.account, "orders": len(p.orders),
+                   "worker": p.worker, "state": p.state, "attempts": p.attempts,
+                   "started_at": p.started_at, "finished_at": p.finished_at,
+                   "summary": p.summary, "exit_code": p.exit_code, "error": p.error}
+                  for p in parts],
+    }
 
 
-def _part_row(part: PartRow) -> tuple[str, str, str, str, str]:
+def _counts(summary: dict[str, int] | None) -> str:
+    return " ".join(f"{k}={v}" for k, v in (summary or {}).items())
+
+
+def _took(started: str | None, finished: str | None) -> str:
+    return shown_duration(started, finished) if finished else "(unfinished)"
+
+
+def _exit(code: int | None) -> Text:
+    return Text("" if code is None else str(code), style="red" if code else "")
+
+
+def _part_row(part: dict[str, Any], zone: str) -> tuple[str | Text, ...]:
     """A distributed run's part as a row under its run in `dhbot runs`."""
-    size = len(part.orders)
-    where = f"{part.account}: {size} orders on {part.worker or '(not started)'}"
-    if part.attempts > 1:
-        where += f", attempt {part.attempts}"
-    detail = _counts(part.summary) if part.summary else part.state
-    if part.error:
-        detail += f" ({part.error})"
-    return (f"  part {part.part_no}", part.started_at or "", part.finished_at or "",
-            where, detail)
+    where = f"{part['account']}: {part['orders']} orders on {part['worker'] or '(not started)'}"
+    if part["attempts"] > 1:
+        where += f", attempt {part['attempts']}"
+    detail = _counts(part["summary"]) if part["summary"] else part["state"]
+    if part["error"]:
+        detail += f" ({part['error']})"
+    took = _took(part["started_at"], part["finished_at"]) if part["started_at"] else ""
+    return (f"  part {part['part_no']}", shown_time(part["started_at"], zone), took,
+            Text(where), _exit(part["exit_code"]), Text(detail))
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -418,7 +508,8 @@ def _follow(loaded: LoadedSettings, run_id: str, timeout: float | None,
     except KeyboardInterrupt:
         raise Interrupted(f"stopped waiting; the workers go on with run {run_id}: "
                           f"`dhbot wait {run_id}` follows it again") from None
-    print_summary(report, console, path)
+    print_summary(report, console, path, zone=loaded.settings.display.timezone)
+    after_run(loaded, report, path)
     sys.exit(report.exit_code)
 
 
@@ -451,7 +542,7 @@ def report(run: str, config_file: Path | None, verbose: bool) -> None:
 
     loaded, _ = _load(config_file, {}, verbose)
     run_dir = resolve_run(loaded.settings.paths.runs_dir, run)
-    for path in render_run(run_dir):
+    for path in render_run(run_dir, zone=loaded.settings.display.timezone):
         click.echo(str(path))
 
 

@@ -209,16 +209,54 @@ class RetryConfig(_Frozen):
     message_wait_max_s: float = Field(180.0, ge=0, le=3600)
 
 
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _crontab_days(field: str) -> str:
+    """A crontab day-of-week field (0 or 7 = Sunday, 1 = Monday; names; ranges, lists,
+    steps) as the day names APScheduler reads: its own numbers start at Monday = 0, so
+    `1-5` handed over as it is would mean Tuesday to Saturday."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.lower().split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+
+        def day(text: str) -> int:
+            if text.isdigit() and int(text) <= 7:
+                return int(text) % 7 if int(text) == 7 else int(text)
+            if text[:3] in _DAY_NAMES:
+                return _DAY_NAMES.index(text[:3])
+            raise ValueError(f"day of week {text!r}: expected 0-7 or sun..sat")
+
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            low, high = span.split("-", 1)
+            first, last = day(low), int(high) if high == "7" else day(high)
+        else:
+            first = last = day(span)
+            if step_text:
+                last = 6
+        if step < 1 or last < first:
+            raise ValueError(f"day of week {part!r}: not a range crontab understands")
+        days.update(d % 7 for d in range(first, last + 1, step))
+    return ",".join(_DAY_NAMES[d] for d in sorted(days))
+
+
 def cron_trigger(expression: str) -> Any:
-    """An APScheduler trigger for a crontab expression (5 fields, or 6 with seconds first)."""
+    """An APScheduler trigger for a crontab expression (5 fields, or 6 with seconds first),
+    days of the week counted as crontab counts them."""
     from apscheduler.triggers.cron import CronTrigger
 
     fields = expression.split()
-    if len(fields) == 6:
-        second, minute, hour, day, month, dow = fields
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                           day_of_week=dow)
-    return CronTrigger.from_crontab(expression)
+    second = fields.pop(0) if len(fields) == 6 else "0"
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields (or 6 with seconds first), got {len(fields)}")
+    minute, hour, day, month, dow = fields
+    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=_crontab_days(dow))
 
 
 class ScheduleConfig(_Frozen):
@@ -553,5 +591,7 @@ def describe(loaded: LoadedSettings) -> list[tuple[str, str, str]]:
             shown = mask_url(value)
         if key.startswith("notify.urls.") and isinstance(value, str):
             shown = mask_notify_url(value)
+        if key == "notify.urls" and isinstance(value, list):  # lists are not flattened
+            shown = [mask_notify_url(str(url)) for url in value]
         rows.append((key, "" if shown is None else str(shown), source))
     return rows

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from bot.config import LoadedSettings, Settings, load_settings
-from bot.log import setup_logging
+from bot.log import setup_logging, use_display_zone
 from flows.profile import Profile, load_profile
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,4 +43,5 @@ def load_context(config_file: Path | None, cli: dict[str, Any] | None = None,
     file is a ConfigError (a ProfileError for the profile) naming what is wrong."""
     setup_logging(verbose)
     loaded = load_settings(config_file, cli)
+    use_display_zone(loaded.settings.display.timezone)
     return Context(loaded, load_profile(loaded.settings.portal.profile))

@@ -57,7 +57,7 @@ from bot.log import mask_url, redactor
 from bot.outcomes import OrderResult, Outcome, State, run_exit_code
 from bot.progress import RunProgress
 from bot.render import render_readable
-from bot.report import RunReport, order_from_json, order_to_json
+from bot.report import RunReport, job_name, order_from_json, order_to_json
 from bot.run_shell import PartContext, execute_part
 from flows.profile import Profile
 
@@ -369,7 +369,7 @@ def wait_for_run(loaded: LoadedSettings, run_id: str, *, console: Console,
     run_dir = settings.paths.runs_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     path = report.write(run_dir, report_copy)
-    render_readable(run_dir)
+    render_readable(run_dir, zone=settings.display.timezone)
     return report, path
 
 
@@ -423,7 +423,7 @@ def _broker_client(settings: Settings) -> Any:
 
 def _report(run: RunRow, parts: list[PartRow], accounts: list[str]) -> RunReport:
     report = RunReport(run_id=run.run_id, job=run.job, account=", ".join(accounts),
-                       started_at=run.started_at, finished_at=now_iso())
+                       started_at=run.started_at, finished_at=now_iso(), name=job_name(run.job))
     stops = []
     for part in parts:
         report.orders += [order_from_json(d) for d in part.results]

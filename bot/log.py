@@ -8,14 +8,20 @@ import os
 import re
 import sys
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from loguru import logger
+from rich.console import Console
+from rich.text import Text
 
 if TYPE_CHECKING:
-    from loguru import Record
+    from loguru import Message, Record
 
 MASK = "***"
 
@@ -74,13 +80,69 @@ def _patch(record: Record) -> None:
             record["extra"][key] = redactor.redact(value)
 
 
-def setup_logging(verbose: bool = False, console: Any = None) -> None:
-    """Console logging; `console` is a callable sink (e.g. rich's) or None for stderr."""
+class ConsoleSink:
+    """Where log lines meet people: printed through a rich Console (on stderr), which shows
+    colours only on a terminal, or, while a progress display is live on the terminal,
+    through the Console that draws it. That Console prints them above the display; a line
+    written to the terminal past it would land in the middle of the bar."""
+
+    def __init__(self) -> None:
+        self.console: Console | None = None
+        self.live: Console | None = None  # the Console of a live display, while it runs
+        self.clock: Callable[[datetime], str] | None = None  # None: the machine's local time
+
+    def __call__(self, message: Message) -> None:
+        console = self.live or self.console
+        if console is None:  # not set up: loguru's own default, plain stderr
+            sys.stderr.write(str(message))
+            return
+        # Loguru colours the line with ANSI codes; rich turns them into styles (and drops
+        # them off a terminal). The message is never read as rich markup.
+        console.print(Text.from_ansi(str(message).rstrip("\n")), soft_wrap=True,
+                      highlight=False)
+
+    def format(self, record: Record) -> str:
+        """The console line: time of day (display time zone), level, message."""
+        clock = self.clock(record["time"]) if self.clock else "{time:HH:mm:ss}"
+        return f"<green>{clock}</green> <level>{{level: <7}}</level> {{message}}\n{{exception}}"
+
+
+console_sink = ConsoleSink()
+
+
+def setup_logging(verbose: bool = False, console: Console | None = None) -> None:
+    """Console logging through `console` (default: a rich Console on stderr)."""
     logger.remove()
     logger.configure(patcher=_patch)
-    fmt = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}"
-    logger.add(console or sys.stderr, level="DEBUG" if verbose else "INFO", format=fmt,
-               colorize=console is None and sys.stderr.isatty())
+    # The stream is fixed now, so a live display's redirection of sys.stderr never
+    # captures log lines meant for a file (dhbot run … 2>run.log).
+    console_sink.console = console or Console(file=sys.stderr, highlight=False,
+                                              soft_wrap=True)
+    console_sink.live = None
+    logger.add(console_sink, level="DEBUG" if verbose else "INFO",
+               format=console_sink.format, colorize=True)
+
+
+def use_display_zone(zone: str) -> None:
+    """Console log lines show their time of day in `zone` (display.timezone)."""
+    from bot.display import shown_clock  # bot.display reads the configuration module
+
+    console_sink.clock = partial(shown_clock, zone=zone)
+
+
+@contextmanager
+def logs_above(console: Console) -> Iterator[None]:
+    """While a live display runs on `console`, log lines print through it, above the
+    display, if they would reach a terminal anyway (logs sent to a file stay there)."""
+    ours = console_sink.console
+    if ours is None or not ours.is_terminal or not console.is_terminal:
+        yield
+        return
+    before, console_sink.live = console_sink.live, console
+    try:
+        yield
+    finally:
+        console_sink.live = before
 
 
 def add_run_log(path: Path) -> int:

@@ -118,6 +118,7 @@ class OrderResult:
     # cancellation ("none" for an unpaid order, None when unknown), the buyer message.
     fine: str | None = None
     message: str | None = None
+    reason_label: str | None = None  # the reason as the portal's 取消原因 list says it
 
 
 # --- the decisions -----------------------------------------------------------------------

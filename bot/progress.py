@@ -1,8 +1,13 @@
-"""Progress while a run works: a live bar on a terminal, plain lines elsewhere (cron, CI)."""
+"""Progress while a run works: a live bar on a terminal, plain lines elsewhere (cron, CI).
+
+On a terminal the bar and the log lines share one rich Console: log lines print above the
+bar, never into it. Elsewhere each order gets one line: the runner's own log line when it
+logs one (`lines=False`), else a line from here (following a distributed run)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import ExitStack
 from types import TracebackType
 
 from rich.console import Console
@@ -15,21 +20,27 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from bot.display import outcome_label
+from bot.log import logs_above
 from bot.outcomes import OrderResult
 
 
 class RunProgress:
     """Counts outcomes as orders finish and shows them."""
 
-    def __init__(self, console: Console, total: int, label: str) -> None:
+    def __init__(self, console: Console, total: int, label: str, *, lines: bool = True) -> None:
+        """`lines`: off a terminal, print a line per order (False when the runner already
+        logs one: two lines per order would say everything twice)."""
         self.console = console
         self.total = total
         self.label = label
         self.done = 0
         self.counts: Counter[str] = Counter()
         self._live = console.is_terminal
+        self._lines = lines
         self._progress: Progress | None = None
         self._task: TaskID | None = None
+        self._stack = ExitStack()
 
     def __enter__(self) -> RunProgress:
         if self._live:
@@ -38,6 +49,7 @@ class RunProgress:
                 TimeElapsedColumn(), TextColumn("{task.fields[counts]}"),
                 console=self.console, transient=True,
             )
+            self._stack.enter_context(logs_above(self.console))
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=self.total, counts="")
         return self
@@ -46,6 +58,7 @@ class RunProgress:
                  tb: TracebackType | None) -> None:
         if self._progress is not None:
             self._progress.stop()
+        self._stack.close()
 
     def update(self, result: OrderResult) -> None:
         """One more order has its outcome."""
@@ -54,6 +67,7 @@ class RunProgress:
         counts = " ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, advance=1, counts=counts)
-        else:
+        elif self._lines:
             self.console.print(f"[{self.done}/{self.total}] {result.order_no} "
-                               f"{result.outcome.value}", highlight=False)
+                               f"{outcome_label(result.outcome)}", highlight=False,
+                               markup=False)

@@ -14,7 +14,6 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, TypedDict
 from urllib.parse import quote
@@ -22,18 +21,24 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from loguru import logger
 
+from bot.display import DEFAULT_ZONE, preview_fine, seconds_between, shown_duration, shown_time
 from bot.errors import UsageError
 from bot.log import write_private
-from bot.outcomes import LABELS_ZH, Outcome
+from bot.outcomes import LABELS_ZH, PERSON_OUTCOMES, Outcome
 from bot.outcomes import PROBLEM_OUTCOMES as PROBLEMS
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-CSV_COLUMNS = ("order_no", "account", "outcome", "status_before", "status_after", "reason",
-               "note", "attempts", "retries", "error", "artifacts")
+# outcome_zh: the outcome's Chinese label; finished_at: when the order's outcome was decided,
+# in the display time zone with its offset ("2026-11-30 16:05:03 +08:00").
+CSV_COLUMNS = ("order_no", "account", "outcome", "outcome_zh", "status_before",
+               "status_after", "reason", "note", "attempts", "retries", "error", "artifacts",
+               "finished_at")
 
 # render.py reads report.json, where outcomes are plain strings.
 PROBLEM_OUTCOMES = frozenset(o.value for o in PROBLEMS)
+# Outcomes listed under 需要处理 (to look at): the problems, and rejected requests.
+PERSON_LISTED = frozenset(o.value for o in PERSON_OUTCOMES)
 OUTCOME_LABELS: dict[str, str] = {o.value: label for o, label in LABELS_ZH.items()}
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -57,6 +62,7 @@ class RunSummary(TypedDict):
     finished_at: str
     account: str
     job: str
+    name: str  # the job's `name:` ("" when it has none)
     summary: dict[str, int]
     exit_code: int
     dry_run: bool
@@ -91,16 +97,24 @@ class OrderRow:
     previous_run: str
     duration_s: float
     problem: bool
+    person: bool  # listed under 需要处理: a problem, or a request the platform rejected
+    label: str  # the outcome's Chinese label
+    finished_at: str  # in the display time zone
+    finished_iso: str  # as stored (UTC), for <time datetime>
+    reason_label: str = ""  # the reason as the portal's list says it
+    fine: str = ""  # a dry run's preview: what cancelling would cost
+    message: str = ""  # the buyer message sent (or, in a dry run, that would be)
     images: list[Artifact] = field(default_factory=list)
     files: list[Artifact] = field(default_factory=list)
 
 
-def render_run(run_dir: Path) -> list[Path]:
-    """Write report.html, report.csv and junit.xml beside run_dir/report.json; return them."""
+def render_run(run_dir: Path, *, zone: str = DEFAULT_ZONE) -> list[Path]:
+    """Write report.html, report.csv and junit.xml beside run_dir/report.json; return them.
+    Times are shown in `zone` (display.timezone)."""
     report = _read_report(run_dir / "report.json")
     outputs = [
-        (run_dir / "report.html", render_html(report, run_dir).encode("utf-8")),
-        (run_dir / "report.csv", render_csv(report).encode("utf-8-sig")),
+        (run_dir / "report.html", render_html(report, run_dir, zone=zone).encode("utf-8")),
+        (run_dir / "report.csv", render_csv(report, zone=zone).encode("utf-8-sig")),
         (run_dir / "junit.xml", render_junit(report)),
     ]
     for path, data in outputs:
@@ -108,26 +122,30 @@ def render_run(run_dir: Path) -> list[Path]:
     return [path for path, _ in outputs]
 
 
-def render_html(report: dict[str, Any], run_dir: Path) -> str:
-    """The self-contained report page: inline CSS, screenshots embedded, no script."""
+def render_html(report: dict[str, Any], run_dir: Path, *, zone: str = DEFAULT_ZONE) -> str:
+    """The self-contained report page: inline CSS, screenshots embedded, no script. Times
+    are shown in `zone`."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     budget = [MAX_EMBED_TOTAL]
-    rows = [_order_row(i, order, run_dir, budget)
+    rows = [_order_row(i, order, run_dir, budget, zone)
             for i, order in enumerate(_orders(report), start=1)]
     # Counted from the orders, which are the truth the summary in report.json derives from.
     summary = _count(report)
     run = {key: _text(report.get(key)) for key in
-           ("run_id", "job", "account", "started_at", "finished_at", "stopped", "exit_code")}
+           ("run_id", "job", "name", "account", "started_at", "finished_at", "stopped",
+            "exit_code")}
     return env.get_template("report.html.j2").render(
-        run={**run, "dry_run": bool(report.get("dry_run"))},
+        run={**run, "dry_run": bool(report.get("dry_run")),
+             "started": shown_time(run["started_at"], zone),
+             "finished": shown_time(run["finished_at"], zone)},
         rows=rows,
         summary=[(name, OUTCOME_LABELS.get(name, ""), count) for name, count in summary.items()],
-        problems=[r for r in rows if r.problem],
+        problems=[r for r in rows if r.person],
         problem_outcomes=PROBLEM_OUTCOMES,
-        labels=OUTCOME_LABELS,
+        person_outcomes=PERSON_LISTED,
         kinds={"trace": "trace ", "html": "页面 page "},
-        duration=_duration(run["started_at"], run["finished_at"]),
+        duration=shown_duration(run["started_at"], run["finished_at"]),
         total_retries=sum(r.retries for r in rows),
         retry_reasons=_retry_reasons(report),
     )
@@ -142,14 +160,19 @@ def _retry_reasons(report: dict[str, Any]) -> list[tuple[str, int]]:
     return [(_text(k), int(_number(v))) for k, v in reasons.items()]
 
 
-def render_csv(report: dict[str, Any]) -> str:
-    """One row per order; encode with utf-8-sig so Excel reads the Chinese right."""
+def render_csv(report: dict[str, Any], *, zone: str = DEFAULT_ZONE) -> str:
+    """One row per order (CSV_COLUMNS), times in `zone`; encode with utf-8-sig so Excel
+    reads the Chinese right."""
     out = io.StringIO()
     writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL)
     writer.writerow(CSV_COLUMNS)
     for order in _orders(report):
-        row = [_text(order.get(col)) for col in CSV_COLUMNS[:-1]]
-        row.append(" ".join(str(a) for a in order.get("artifacts") or []))
+        shown = {
+            "outcome_zh": OUTCOME_LABELS.get(_text(order.get("outcome")), ""),
+            "artifacts": " ".join(str(a) for a in order.get("artifacts") or []),
+            "finished_at": shown_time(_text(order.get("finished_at")), zone),
+        }
+        row = [shown[col] if col in shown else _text(order.get(col)) for col in CSV_COLUMNS]
         writer.writerow([_inert(cell) for cell in row])
     return out.getvalue()
 
@@ -165,15 +188,14 @@ def render_junit(report: dict[str, Any]) -> bytes:
     orders = _orders(report)
     failures = sum(1 for o in orders if _text(o.get("outcome")) in PROBLEM_OUTCOMES)
     skipped = sum(1 for o in orders if _text(o.get("outcome")) == Outcome.SKIPPED.value)
-    total_time = sum(_number(o.get("duration_s")) for o in orders)
     counts = {"tests": str(len(orders)), "failures": str(failures), "errors": "0",
-              "skipped": str(skipped), "time": f"{total_time:.3f}"}
+              "skipped": str(skipped), "time": f"{_wall_time(report):.3f}"}
     root = ET.Element("testsuites", counts)
     suite = ET.SubElement(root, "testsuite", {
         "name": _xml(f"dhbot run {_text(report.get('run_id'))}"), **counts,
         "timestamp": _xml(_text(report.get("started_at")))})
     props = ET.SubElement(suite, "properties")
-    for key in ("job", "account", "dry_run", "exit_code", "stopped"):
+    for key in ("job", "name", "account", "dry_run", "exit_code", "stopped"):
         value = report.get(key)
         shown = str(value).lower() if isinstance(value, bool) else _text(value)
         ET.SubElement(props, "property", {"name": key, "value": _xml(shown)})
@@ -183,6 +205,14 @@ def render_junit(report: dict[str, Any]) -> bytes:
             "classname": _xml(_text(order.get("account") or report.get("account"))),
             "name": _xml(_text(order.get("order_no"))),
             "time": f"{_number(order.get('duration_s')):.3f}"})
+        artifacts = [str(a) for a in order.get("artifacts") or []]
+        if artifacts:
+            # As pytest-playwright and Playwright's JUnit reporter attach files: CI
+            # dashboards (Jenkins, GitLab) show them beside the testcase. Paths are relative
+            # to the run folder, where junit.xml is.
+            attached = ET.SubElement(case, "properties")
+            for path in artifacts:
+                ET.SubElement(attached, "property", {"name": "attachment", "value": _xml(path)})
         if outcome in PROBLEM_OUTCOMES:
             error = _text(order.get("error"))
             failure = ET.SubElement(case, "failure", {
@@ -196,6 +226,13 @@ def render_junit(report: dict[str, Any]) -> bytes:
     ET.indent(root)
     data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return data
+
+
+def _wall_time(report: dict[str, Any]) -> float:
+    """Seconds from the run's start to its end (its orders overlap, so their durations do
+    not add up to it); 0 when either time is missing."""
+    return seconds_between(_text(report.get("started_at")),
+                           _text(report.get("finished_at"))) or 0.0
 
 
 def list_runs(runs_dir: Path, limit: int = 20) -> list[RunSummary]:
@@ -217,6 +254,7 @@ def list_runs(runs_dir: Path, limit: int = 20) -> list[RunSummary]:
             finished_at=_text(report.get("finished_at")),
             account=_text(report.get("account")),
             job=_text(report.get("job")),
+            name=_text(report.get("name")),
             summary=summary if isinstance(summary, dict) else _count(report),
             exit_code=int(_number(report.get("exit_code"))),
             dry_run=bool(report.get("dry_run")),
@@ -275,8 +313,10 @@ def _count(report: dict[str, Any]) -> dict[str, int]:
     return {k: counts[k] for k in known + sorted(set(counts) - set(known))}
 
 
-def _order_row(index: int, order: dict[str, Any], run_dir: Path, budget: list[int]) -> OrderRow:
+def _order_row(index: int, order: dict[str, Any], run_dir: Path, budget: list[int],
+               zone: str) -> OrderRow:
     outcome = _text(order.get("outcome"))
+    finished = _text(order.get("finished_at"))
     row = OrderRow(
         index=index, order_no=_text(order.get("order_no")), outcome=outcome,
         status_before=_text(order.get("status_before")),
@@ -285,7 +325,11 @@ def _order_row(index: int, order: dict[str, Any], run_dir: Path, budget: list[in
         attempts=int(_number(order.get("attempts"))), retries=int(_number(order.get("retries"))),
         error=_ANSI.sub("", _text(order.get("error"))),
         previous_run=_text(order.get("previous_run")),
-        duration_s=_number(order.get("duration_s")), problem=outcome in PROBLEM_OUTCOMES)
+        duration_s=_number(order.get("duration_s")), problem=outcome in PROBLEM_OUTCOMES,
+        person=outcome in PERSON_LISTED, label=OUTCOME_LABELS.get(outcome, ""),
+        finished_at=shown_time(finished, zone), finished_iso=finished,
+        reason_label=_text(order.get("reason_label")), message=_text(order.get("message")),
+        fine=preview_fine(order.get("fine")) if outcome == Outcome.WOULD_SUBMIT else "")
     for name in order.get("artifacts") or []:
         artifact = _artifact(str(name), run_dir, budget)
         (row.images if artifact.kind == "image" else row.files).append(artifact)
@@ -327,19 +371,6 @@ def _details(order: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _duration(started: str, finished: str) -> str:
-    try:
-        seconds = int((datetime.fromisoformat(finished)
-                       - datetime.fromisoformat(started)).total_seconds())
-    except (ValueError, TypeError):
-        return ""
-    if seconds < 0:
-        return ""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes}m {secs}s" if hours else f"{minutes}m {secs}s"
-
-
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -355,9 +386,9 @@ def _xml(text: str) -> str:
     return _XML_ILLEGAL.sub("\ufffd", _ANSI.sub("", text))
 
 
-def render_readable(run_dir: Path) -> None:
-    """report.html, report.csv and junit.xml beside report.json."""
+def render_readable(run_dir: Path, *, zone: str = DEFAULT_ZONE) -> None:
+    """report.html, report.csv and junit.xml beside report.json (times in `zone`)."""
     try:
-        render_run(run_dir)
+        render_run(run_dir, zone=zone)
     except Exception as exc:  # report.json is written; the readable copies are a convenience
         logger.warning("could not render the readable reports in {}: {}", run_dir, exc)

@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.style import Style
 from rich.table import Table
+from rich.text import Text
 
+from bot.display import DEFAULT_ZONE, outcome_label, preview_fine, shown_duration, shown_time
+from bot.errors import BotError, JobError
+from bot.inputs import decode_text, load_yaml, read_regular
 from bot.log import write_private
 from bot.outcomes import BAD_OUTCOMES, OrderResult, Outcome
-
-# Outcomes that make the run's exit status non-zero.
 
 
 @dataclass
@@ -30,6 +33,7 @@ class RunReport:
     orders: list[OrderResult] = field(default_factory=list)
     stopped: str | None = None
     exit_code: int = 0
+    name: str | None = None  # the job file's `name:`
 
     @property
     def summary(self) -> dict[str, int]:
@@ -50,6 +54,7 @@ class RunReport:
         return {
             "run_id": self.run_id,
             "job": self.job,
+            "name": self.name,
             "account": self.account,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -80,7 +85,8 @@ def order_to_json(r: OrderResult) -> dict[str, Any]:
         "reason": r.reason, "note": r.note, "attempts": r.attempts,
         "retries": r.retries, "error": r.error, "artifacts": r.artifacts,
         "previous_run": r.previous_run, "duration_s": round(r.duration_s, 3),
-        "notice": r.notice, "retry_reasons": r.retry_reasons,
+        "notice": r.notice, "retry_reasons": r.retry_reasons, "finished_at": r.finished_at,
+        "reason_label": r.reason_label, "fine": r.fine, "message": r.message,
     }
 
 
@@ -93,7 +99,9 @@ def order_from_json(data: dict[str, Any]) -> OrderResult:
         retries=data.get("retries", 0), error=data.get("error"),
         artifacts=list(data.get("artifacts") or []), previous_run=data.get("previous_run"),
         notice=data.get("notice"), retry_reasons=dict(data.get("retry_reasons") or {}),
-        duration_s=float(data.get("duration_s") or 0.0))
+        duration_s=float(data.get("duration_s") or 0.0),
+        finished_at=str(data.get("finished_at") or ""), reason_label=data.get("reason_label"),
+        fine=data.get("fine"), message=data.get("message"))
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -102,13 +110,39 @@ def load_report(path: Path) -> dict[str, Any]:
     return data
 
 
-def print_summary(report: RunReport, console: Console, report_path: Path) -> None:
-    """The table at the end of a run."""
-    table = Table(title=f"run {report.run_id}" + (" (dry run)" if report.dry_run else ""),
-                  show_lines=False)
+def job_name(source: str) -> str | None:
+    """The `name:` of the job file at `source`, read again; None when the file is gone,
+    unreadable or unnamed. For a distributed run's merged report, which `dhbot wait` may
+    build in another process: the ledger keeps the job file's path, not its name."""
+    from bot.job import MAX_JOB_BYTES
+
+    try:
+        path = Path(source)
+        text = decode_text(read_regular(path, "job file", MAX_JOB_BYTES, JobError), path,
+                           JobError)
+        data = load_yaml(text, source, JobError)
+    except (BotError, OSError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name.strip() or None if isinstance(name, str) else None
+
+
+def print_summary(report: RunReport, console: Console, report_path: Path, *,
+                  zone: str = DEFAULT_ZONE) -> None:
+    """The table at the end of a run, its counts and times (in `zone`), and where its
+    report.html is (a link on terminals that show them)."""
+    title = Text(f"run {report.run_id}")
+    if report.name:
+        title.append(f" · {report.name}", style="bold")
+    if report.dry_run:
+        title.append(" (dry run)")
+    table = Table(title=title, show_lines=report.dry_run)
     table.add_column("order")
     table.add_column("outcome")
     table.add_column("status")
+    if report.dry_run:  # the preview: what each order would be sent with, and would cost
+        table.add_column("reason")
+        table.add_column("fine")
     table.add_column("note / error", overflow="fold")
     shown = report.orders if len(report.orders) <= 50 else [
         r for r in report.orders if r.outcome in BAD_OUTCOMES][:50]
@@ -118,15 +152,32 @@ def print_summary(report: RunReport, console: Console, report_path: Path) -> Non
             status = f"{status} → {r.status_after}"
         style = "red" if r.outcome in BAD_OUTCOMES else None
         detail = r.error or (f"earlier run {r.previous_run}" if r.previous_run else "")
-        table.add_row(r.order_no, r.outcome.value, status, detail, style=style)
+        preview: list[Text] = []
+        if report.dry_run:
+            preview = [Text(" ".join(t for t in (r.reason_label, r.reason) if t)),
+                       Text(preview_fine(r.fine) if r.outcome == Outcome.WOULD_SUBMIT else "")]
+            if r.outcome == Outcome.WOULD_SUBMIT:
+                detail = "\n".join([f"note: {r.note}" if r.note else "",
+                                     f"buyer message: {r.message}" if r.message else "",
+                                     detail]).strip()
+        # Portal text and errors are shown as they are, never read as rich markup.
+        table.add_row(Text(r.order_no), Text(outcome_label(r.outcome)), Text(status),
+                      *preview, Text(detail), style=style)
     if shown:
         console.print(table)
-    counts = ", ".join(f"{k}: {v}" for k, v in report.summary.items())
-    console.print(f"[bold]{len(report.orders)} orders[/bold]: {counts}")
+    counts = ", ".join(f"{outcome_label(k)}: {v}" for k, v in report.summary.items())
+    console.print(Text.assemble((f"{len(report.orders)} orders", "bold"), f": {counts}"))
+    took = shown_duration(report.started_at, report.finished_at)
+    console.print(Text(f"started {shown_time(report.started_at, zone)}, finished "
+                       f"{shown_time(report.finished_at, zone) or '-'}"
+                       + (f" ({took})" if took else "")))
     if report.retries_by_reason:
         why = ", ".join(f"{k} {v}" for k, v in report.retries_by_reason.items())
-        console.print(f"retries: {sum(report.retries_by_reason.values())} ({why})")
+        console.print(Text(f"retries: {sum(report.retries_by_reason.values())} ({why})"))
     if report.stopped:
-        console.print(f"[red]stopped:[/red] {report.stopped}")
-    console.print(f"report: {report_path}")
-
+        console.print(Text.assemble(("stopped:", "red"), f" {report.stopped}"))
+    html = report_path.with_name("report.html")
+    readable = html if html.is_file() else report_path
+    # rich writes the link (OSC 8) only to a terminal; elsewhere the path is plain text.
+    console.print(Text.assemble(
+        "report: ", (str(readable), Style(link=readable.resolve().as_uri()))))

@@ -44,7 +44,8 @@ def execute_job(loaded: LoadedSettings, job: Job, account: AccountConfig, profil
         return await runner.run(host, job.orders)
 
     return _execute(loaded, account, profile, job.source, job.orders, work, console=console,
-                    dry_run=dry_run, headless=headless, report_copy=report_copy)
+                    dry_run=dry_run, headless=headless, report_copy=report_copy,
+                    name=job.name)
 
 
 def sync_accounts(loaded: LoadedSettings, account: AccountConfig, profile: Profile, *,
@@ -75,7 +76,8 @@ class _Lock(Protocol):
 def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, source: str,
              orders: list[JobOrder], work: Work, *, console: Console, dry_run: bool = False,
              headless: bool | None = None, report_copy: Path | None = None,
-             part: PartContext | None = None) -> tuple[RunReport, Path]:
+             part: PartContext | None = None, name: str | None = None
+             ) -> tuple[RunReport, Path]:
     settings = loaded.settings
     lock: _Lock | None = None  # a part's lock is taken and released by its task
     guard: Callable[[], int] | None = None
@@ -93,7 +95,7 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
     try:
         return _run_locked(loaded, account, profile, source, orders, work, console=console,
                            dry_run=dry_run, headless=headless, report_copy=report_copy,
-                           part=part, run_id=run_id, run_dir=run_dir, guard=guard)
+                           part=part, run_id=run_id, run_dir=run_dir, guard=guard, name=name)
     finally:
         if lock is not None:
             lock.release()
@@ -102,24 +104,26 @@ def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, s
 def _run_locked(loaded: LoadedSettings, account: AccountConfig, profile: Profile, source: str,
                 orders: list[JobOrder], work: Work, *, console: Console, dry_run: bool,
                 headless: bool | None, report_copy: Path | None, part: PartContext | None,
-                run_id: str, run_dir: Path, guard: Callable[[], int] | None
-                ) -> tuple[RunReport, Path]:
+                run_id: str, run_dir: Path, guard: Callable[[], int] | None,
+                name: str | None = None) -> tuple[RunReport, Path]:
     settings = loaded.settings
     run_dir.mkdir(parents=True, exist_ok=True)
     sink = add_run_log(run_dir / "log.jsonl")
     report = RunReport(run_id=run_id, job=source, account=account.name,
-                       started_at=now_iso(), dry_run=dry_run)
+                       started_at=now_iso(), dry_run=dry_run, name=name)
     ledger: Ledger | None = None
     try:
         ledger = part.ledger if part is not None else open_ledger(loaded.settings)
-        logger.info("run {}: {} orders for account {} on {}{}", run_id, len(orders),
-                    account.name, settings.portal.base_url, " (dry run)" if dry_run else "")
+        logger.info("run {}{}: {} orders for account {} on {}{}", run_id,
+                    f" ({name})" if name else "", len(orders), account.name,
+                    settings.portal.base_url, " (dry run)" if dry_run else "")
         if part is None:
             ledger.start_run(run_id, source, run_dir)
         runner = AccountRunner(settings=settings, account=account, profile=profile,
                                ledger=ledger, run_id=run_id, run_dir=run_dir,
                                dry_run=dry_run, guard=guard)
-        with RunProgress(console, len(orders), account.name) as progress:
+        # The runner logs a line per order: off a terminal, the progress adds none.
+        with RunProgress(console, len(orders), account.name, lines=False) as progress:
             runner.on_result = progress.update
             drive = _drive(loaded, runner, work, headless, part.host if part else None)
             stopped = (part.loop.run_until_complete(drive) if part and part.loop
@@ -135,7 +139,7 @@ def _run_locked(loaded: LoadedSettings, account: AccountConfig, profile: Profile
         if part is None:
             ledger.finish_run(run_id, report.summary)
         path = report.write(run_dir, report_copy)
-        render_readable(run_dir)
+        render_readable(run_dir, zone=settings.display.timezone)
         return report, path
     finally:
         if ledger is not None and part is None:

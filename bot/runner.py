@@ -242,7 +242,9 @@ class AccountRunner:
 
     def _result(self, order: JobOrder, outcome: Outcome, **kw: object) -> OrderResult:
         return OrderResult(order_no=order.order_no, account=self.account.name, outcome=outcome,
-                           reason=order.reason, note=order.note, **kw)  # type: ignore[arg-type]
+                           reason=order.reason, note=order.note,
+                           reason_label=self.profile.reasons.get(order.reason),
+                           **kw)  # type: ignore[arg-type]
 
     def _finish(self, result: OrderResult, record: bool = True) -> None:
         self.results[result.order_no] = result
@@ -277,13 +279,15 @@ class AccountRunner:
     async def _process(self, session: AccountSession, tab: _Tab, work: _Work) -> OrderResult:
         tab.retry.count = 0
         tab.retry.reasons.clear()
+        started = time.monotonic()
         result = await self._process_order(session, tab, work)
         result.retry_reasons = dict(tab.retry.reasons)
+        # Every outcome's real duration, failures (retries and evidence included) too.
+        result.duration_s = time.monotonic() - started
         return result
 
     async def _process_order(self, session: AccountSession, tab: _Tab,
                              work: _Work) -> OrderResult:
-        started = time.monotonic()
         order = work.order
         if self._broken is not None:
             return self._result(order, Outcome.FAILED, error=(
@@ -314,7 +318,6 @@ class AccountRunner:
                                      prior.message_sent_at if prior else None):
                     await self._send_message(tab, list_page, order, result)
                 result.retries += tab.retry.count
-                result.duration_s = time.monotonic() - started
                 self._mismatches = 0
                 return result
             except (LoginNeedsPerson, CredentialsRejected, LockLost) as exc:

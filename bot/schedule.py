@@ -28,6 +28,7 @@ from typing import IO, Any
 import click
 from loguru import logger
 
+from bot.alerts import after_slot, after_unreported_job
 from bot.config import LoadedSettings, ScheduleConfig, cron_trigger
 from bot.context import config_options, load_context
 from bot.errors import ConfigError
@@ -247,6 +248,7 @@ class Scheduler:
         """Run one slot of `schedule`; True when everything it ran succeeded. Never raises."""
         if self.stopping:
             return True
+        started = time.time()
         try:
             if schedule.inbox is not None:
                 runs = self.run_inbox(schedule)
@@ -258,6 +260,7 @@ class Scheduler:
             ok = False
         if not ok:
             self.failures += 1
+        after_slot(self.loaded, schedule.name, started, ok)  # for `dhbot health`
         return ok
 
     def run_sync(self, schedule: ScheduleConfig) -> bool:
@@ -349,6 +352,7 @@ class Scheduler:
                 self.left.append(f"{job_file.name} ({gist})")
                 return JobRun(name, job_file, code, Disposition.LEFT, None)
             disposition = Disposition.DONE if code == 0 else Disposition.FAILED
+            after_unreported_job(self.loaded, name, job_file, code, output, report)
             dest = self._file_away(job_file, disposition, report, output)
             where = f"{dest.parent.name}/{dest.name}"
             if code == 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import re
 from collections.abc import Iterator
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -158,8 +158,9 @@ class DetailFields(_Section):
 
 class FineRule(_Section):
     """What the platform charges the seller for cancelling an order: `rate` of what the
-    buyer paid, at least `minimum` and at most `maximum` (in the amount's currency), for
-    orders in one of `statuses` (the paid ones; an unpaid order is cancelled free)."""
+    buyer paid (down to the cent), at least `minimum` and at most `maximum` (in the
+    amount's currency), for orders in one of `statuses` (the paid ones; an unpaid order is
+    cancelled free)."""
 
     rate: float = Field(ge=0, le=1)
     minimum: float = Field(0, ge=0)
@@ -179,7 +180,7 @@ class FineRule(_Section):
         fine = max(paid * Decimal(str(self.rate)), Decimal(str(self.minimum)))
         if self.maximum is not None:
             fine = min(fine, Decimal(str(self.maximum)))
-        fine = fine.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        fine = fine.quantize(Decimal("0.01"), rounding=ROUND_DOWN)
         assert amount is not None
         return f"{amount[:found.start()]}{fine}{amount[found.end():]}".strip()
 

@@ -718,6 +718,9 @@ class Portal:
                     "internal_id": o.internal_id,
                     "account": o.account,
                     "status": shown_status(o, layout),
+                    "amount": format_usd(o.amount_cents),
+                    # what cancelling it costs the seller (paid orders only)
+                    "fine": format_usd(cancellation_fine(o.amount_cents)),
                 }
                 for o in self.state.orders
                 if (not account or o.account == account)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.config import LoadedSettings, describe, load_settings
+from bot.config import LoadedSettings, cron_trigger, describe, load_settings
 from bot.errors import ConfigError
 
 
@@ -353,3 +354,31 @@ def test_schedule_submit_needs_an_inbox(tmp_path: Path) -> None:
     message = refused(write(tmp_path, "schedules:\n  - name: s\n    cron: '* * * * *'\n"
                                       "    sync: true\n    submit: true\n"))
     assert "schedules.0: Value error, submit: true needs inbox: FOLDER" in message
+
+
+@pytest.mark.parametrize(("cron", "days"), [
+    ("0 9 * * 1-5", {"Mon", "Tue", "Wed", "Thu", "Fri"}),  # was Tuesday to Saturday
+    ("0 9 * * 0", {"Sun"}),
+    ("0 9 * * 7", {"Sun"}),
+    ("0 9 * * 5-7", {"Fri", "Sat", "Sun"}),
+    ("0 9 * * */2", {"Sun", "Tue", "Thu", "Sat"}),
+    ("0 9 * * 1,3", {"Mon", "Wed"}),
+    ("0 9 * * mon-fri", {"Mon", "Tue", "Wed", "Thu", "Fri"}),
+    ("30 0 9 * * 6", {"Sat"}),  # six fields: seconds first
+    ("0 9 * * *", {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}),
+])
+def test_cron_days_of_the_week_count_as_crontab_counts_them(cron: str, days: set[str]) -> None:
+    trigger = cron_trigger(cron)
+    moment = datetime(2026, 11, 29, 0, 0, tzinfo=trigger.timezone)  # a Sunday
+    seen = set()
+    for _ in range(14):
+        moment = trigger.get_next_fire_time(None, moment + timedelta(seconds=1))
+        seen.add(moment.strftime("%a"))
+        assert (moment.hour, moment.minute) == (9, 0)
+    assert seen == days
+
+
+@pytest.mark.parametrize("cron", ["0 9 * * 8", "0 9 * * 5-1", "0 9 * * funday", "0 9 * *"])
+def test_bad_cron_days_are_refused(cron: str) -> None:
+    with pytest.raises(ValueError):
+        cron_trigger(cron)

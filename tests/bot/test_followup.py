@@ -109,6 +109,36 @@ def test_dry_run_stops_before_the_submit(workspace: Workspace, layout: Layout) -
     assert sorted(r["order_no"] for r in portal.cancel_requests()) == sorted(paid)
 
 
+def test_dry_run_previews_the_reason_the_fine_and_the_buyer_message(
+        workspace: Workspace) -> None:
+    """Per order: the reason as the portal lists it, the note, the buyer message that would
+    be sent and the fine the cancellation would cost (from the detail page's 实付金额)."""
+    portal = workspace.portal
+    paid = by_status(portal, "待发货")[0]
+    unpaid = by_status(portal, "等待买家付款")[0]
+    job = workspace.write_job([{"order_no": paid}, {"order_no": unpaid}],
+                              defaults={"reason": "缺货", "note": "仓库断货",
+                                        "message": MESSAGE})
+    proc = workspace.dhbot("run", "--dry-run", str(job), check_code=0,
+                           extra_env={"COLUMNS": "250"})
+    shown = {o["order_no"]: o for o in portal.orders(account="demo_seller")}
+    report = workspace.last_report()
+    orders = {o["order_no"]: o for o in report["orders"]}
+    assert {o["outcome"] for o in orders.values()} == {"would_submit"}
+    assert orders[paid]["fine"] == shown[paid]["fine"]  # the portal's own figure
+    assert orders[unpaid]["fine"] == "none"  # an unpaid order is cancelled free
+    for no in (paid, unpaid):
+        assert orders[no]["reason"] == "out_of_stock" and orders[no]["reason_label"] == "缺货"
+        assert orders[no]["message"] == MESSAGE.format(order_no=no, reason_label="缺货")
+    out = proc.stdout  # a table: the long message folds at its space
+    assert f"buyer message: 您好，订单 {paid}" in out and "因缺货已申请取消" in out
+    assert shown[paid]["fine"] in out and "none (unpaid)" in out
+    assert "缺货 out_of_stock" in out and "note: 仓库断货" in out
+    html = (workspace.root / "runs" / report["run_id"] / "report.html").read_text()
+    assert f"违约金 fine: {shown[paid]['fine']}" in html and "买家留言 buyer message" in html
+    assert portal.cancel_requests() == [] and portal.messages() == []
+
+
 def test_history_only_moves_forward(workspace: Workspace) -> None:
     """A failed read-back in a later run never turns a submitted order into `failed`, and
     the run that submitted it is kept for good."""

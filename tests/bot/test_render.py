@@ -42,7 +42,7 @@ def order(order_no: str, outcome: str, **fields: Any) -> dict[str, Any]:
         "order_no": order_no, "account": "main", "outcome": outcome, "status_before": "待发货",
         "status_after": "待发货", "reason": "out_of_stock", "note": "仓库断货，无法按时发货",
         "attempts": 1, "retries": 0, "error": None, "artifacts": [], "previous_run": None,
-        "duration_s": 1.25,
+        "duration_s": 1.25, "finished_at": "2026-11-26T05:26:03+00:00",
     }
     data.update(fields)
     return data
@@ -116,14 +116,20 @@ def test_csv_has_a_bom_and_reads_back_with_chinese_intact(run_dir: Path) -> None
     assert data.startswith(b"\xef\xbb\xbf")
     with (run_dir / "report.csv").open(encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["order_no", "account", "outcome", "status_before", "status_after",
-                             "reason", "note", "attempts", "retries", "error", "artifacts"]
+    assert list(rows[0]) == ["order_no", "account", "outcome", "outcome_zh", "status_before",
+                             "status_after", "reason", "note", "attempts", "retries", "error",
+                             "artifacts", "finished_at"]
+    labels = {"submitted": "已提交", "cancelled": "已取消", "not_found": "未找到",
+              "failed": "失败", "needs_review": "待人工处理", "skipped": "未处理"}
     expected = [{
         "order_no": o["order_no"], "account": o["account"], "outcome": o["outcome"],
+        "outcome_zh": labels[o["outcome"]],
         "status_before": o["status_before"] or "", "status_after": o["status_after"] or "",
         "reason": o["reason"], "note": o["note"], "attempts": str(o["attempts"]),
         "retries": str(o["retries"]), "error": o["error"] or "",
         "artifacts": " ".join(o["artifacts"]),
+        # 05:26:03 UTC, shown in the default display time zone (Asia/Shanghai).
+        "finished_at": "2026-11-26 13:26:03 +08:00",
     } for o in ORDERS]
     assert rows == expected
     by_no = {r["order_no"]: r for r in rows}
@@ -315,3 +321,107 @@ def test_csv_cells_that_look_like_formulas_stay_text(tmp_path: Path) -> None:
     assert [r["note"] for r in rows] == ["'=HYPERLINK(\"http://x\",\"点我\")", "'+1 备注"]
     assert rows[1]["error"] == "'-2 @ page"
     assert rows[0]["order_no"] == "1455953101"
+
+
+def test_csv_labels_outcomes_and_shows_times_in_the_display_zone(tmp_path: Path) -> None:
+    orders = [order("1455953101", "rejected", finished_at="2026-07-01T08:05:03+00:00"),
+              order("1455953102", "would_submit"),
+              order("1455953103", "from_a_newer_dhbot", finished_at=None)]  # older report
+    folder = write_run(tmp_path / "runs", RUN_ID, orders)
+    for zone, shown in (("America/New_York", "2026-07-01 04:05:03 -04:00"),
+                        ("Asia/Shanghai", "2026-07-01 16:05:03 +08:00")):
+        render_run(folder, zone=zone)
+        with (folder / "report.csv").open(encoding="utf-8-sig", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert [(r["outcome"], r["outcome_zh"]) for r in rows] == [
+            ("rejected", "平台驳回"), ("would_submit", "演练：将提交"), ("from_a_newer_dhbot", "")]
+        assert rows[0]["finished_at"] == shown
+        assert rows[2]["finished_at"] == ""
+    # report.json itself keeps UTC.
+    kept = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert kept["orders"][0]["finished_at"] == "2026-07-01T08:05:03+00:00"
+
+
+def test_junit_has_the_runs_wall_time_real_durations_and_attachments(tmp_path: Path) -> None:
+    orders = [order("1455953156", "failed", duration_s=37.5, error="Timeout",
+                    artifacts=["artifacts/1455953156-failed.png",
+                               "artifacts/trace-1455953156.zip"]),
+              order("1455953101", "submitted", duration_s=2.25,
+                    artifacts=["artifacts/1455953101-dry-run.png"]),
+              order("1455953102", "not_found", duration_s=0.5)]
+    # 3m 12s of wall time; the orders ran in parallel, their durations add up to 40.25s.
+    folder = write_run(tmp_path / "runs", RUN_ID, orders, name="夜间取消")
+    render_run(folder)
+    root = ET.parse(folder / "junit.xml").getroot()
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert suite.get("time") == "192.000" and root.get("time") == "192.000"
+    assert suite.get("timestamp") == "2026-11-26T05:25:00+00:00"
+    props = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
+    assert props["name"] == "夜间取消" and props["job"] == "jobs/cancel-2026-11-26.csv"
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert {n: c.get("time") for n, c in cases.items()} == {
+        "1455953156": "37.500", "1455953101": "2.250", "1455953102": "0.500"}
+    for o in orders:
+        case = cases[o["order_no"]]
+        attached = [(p.get("name"), p.get("value")) for p in case.findall("properties/property")]
+        assert attached == [("attachment", a) for a in o["artifacts"]]
+        assert len(case.findall("properties")) == (1 if o["artifacts"] else 0)
+    # Properties come first in a testcase, as JUnit's schema orders them.
+    assert [child.tag for child in cases["1455953156"]] == ["properties", "failure"]
+    # A report without times (an older or unfinished one) still renders.
+    write_run(tmp_path / "old", RUN_ID, orders[:1], started_at=None, finished_at="")
+    render_run(tmp_path / "old" / RUN_ID)
+    old = ET.parse(tmp_path / "old" / RUN_ID / "junit.xml").getroot().find("testsuite")
+    assert old is not None and old.get("time") == "0.000"
+
+
+def test_list_runs_reads_the_job_name(tmp_path: Path) -> None:
+    write_run(tmp_path / "runs", RUN_ID, ORDERS[:1], name="夜间取消")
+    write_run(tmp_path / "runs", "20261125-090000-bbbb", ORDERS[:1])  # before names existed
+    names = {r["run_id"]: r["name"] for r in list_runs(tmp_path / "runs")}
+    assert names == {RUN_ID: "夜间取消", "20261125-090000-bbbb": ""}
+
+
+@pytest.mark.browser
+def test_html_report_lists_rejected_orders_and_shows_name_and_local_times(
+        tmp_path: Path, page: Page) -> None:
+    orders = [order("1455953101", "submitted", finished_at="2026-11-26T05:26:03+00:00"),
+              order("1455953102", "rejected",
+                    error="the platform rejected the cancellation: 买家已发货"),
+              order("1455953156", "failed", error="Timeout")]
+    folder = write_run(tmp_path / "runs", RUN_ID, orders, name="夜间取消 <b>")
+    render_run(folder)
+    page.goto((folder / "report.html").as_uri())
+
+    assert page.title() == f"夜间取消 <b> · dhbot {RUN_ID}"
+    expect(page.locator("#job-name")).to_have_text("夜间取消 <b>")
+    expect(page.locator("#started")).to_have_text("2026-11-26 13:25:00 +08:00")
+    expect(page.locator("#started")).to_have_attribute("datetime", "2026-11-26T05:25:00+00:00")
+    expect(page.locator("#finished")).to_have_text("2026-11-26 13:28:12 +08:00")
+
+    # 需要处理 lists the rejected order beside the failed one, highlighted.
+    listed = page.locator("#problems [data-order-no]")
+    expect(listed).to_have_count(2)
+    rejected = page.locator('#problems [data-order-no="1455953102"]')
+    expect(rejected.get_by_role("link", name="1455953102")).to_have_attribute("href", "#row-2")
+    expect(rejected.locator("mark")).to_have_text("平台驳回 rejected")
+    expect(page.locator("#problems h2")).to_contain_text("(2)")
+    row = page.locator('tr[data-order-no="1455953102"]')
+    expect(row).to_have_class("outcome-rejected person")
+    warn = "rgb(254, 243, 226)"  # --warn-bg
+    assert row.evaluate("e => getComputedStyle(e).backgroundColor") == warn
+    assert page.locator('#summary li.outcome-rejected').evaluate(
+        "e => getComputedStyle(e).backgroundColor") == warn
+    expect(page.locator('tr[data-order-no="1455953101"]')).to_have_class("outcome-submitted")
+
+    # Each outcome with its Chinese label; when it was decided, in the display zone.
+    submitted = page.locator('tr[data-order-no="1455953101"] td.outcome')
+    expect(submitted).to_contain_text("已提交 submitted")
+    expect(submitted.locator("time")).to_have_text("2026-11-26 13:26:03 +08:00")
+    expect(page.locator('tr[data-order-no="1455953156"] td.outcome')).to_contain_text(
+        "失败 failed")
+
+    render_run(folder, zone="UTC")
+    page.goto((folder / "report.html").as_uri())
+    expect(page.locator("#started")).to_have_text("2026-11-26 05:25:00 +00:00")

@@ -7,9 +7,11 @@ import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot.alerts import after_run
 from bot.config import load_settings
 from bot.ledger import Ledger, sqlite_path
 from bot.outcomes import Outcome
+from bot.report import RunReport
 from bot.retention import prune_runs
 from tests.bot.conftest import Workspace
 
@@ -110,3 +112,16 @@ def test_backup_refuses_what_it_cannot_do(workspace: Workspace) -> None:
     postgres = workspace.cli("backup", "copy2.sqlite", check_code=2)
     assert "pg_dump" in postgres.stderr
     assert not (workspace.root / "copy2.sqlite").exists()
+
+
+def test_every_run_prunes_old_run_folders_after_it(workspace: Workspace) -> None:
+    """`after_run` (called by run, sync, wait and every scheduled job) applies retention."""
+    workspace.write_config(retention={"runs_days": 30})
+    loaded = load_settings(workspace.config, {})
+    runs = loaded.settings.paths.runs_dir
+    old = _run_folder(runs, datetime.now() - timedelta(days=31))
+    this = _run_folder(runs, datetime.now(), "ee99")
+    report = RunReport(run_id=this.name, job="job.yaml", account="main",
+                       started_at="2026-11-30T00:00:00+00:00")
+    after_run(loaded, report, this / "report.json")
+    assert not old.exists() and this.exists()

@@ -132,7 +132,7 @@ def test_a_buyer_message_on_a_portal_without_contact_is_refused(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(("status", "amount", "fine"), [
-    ("待发货", "US $123.45", "US $12.35"),  # 10 %, rounded half up
+    ("待发货", "US $123.45", "US $12.34"),  # 10 %, down to the cent
     ("待发货", "US $12.00", "US $5.00"),  # at least US $5
     ("待发货", "US $1,000.00", "US $20.00"),  # at most US $20
     ("待 发货", "US $80", "US $8.00"),  # the status as the page spaces it
