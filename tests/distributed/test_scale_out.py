@@ -99,7 +99,7 @@ def test_submit_200_orders_4_accounts_3_workers(cluster: Cluster) -> None:
 
 
 def test_worker_sigkilled_mid_run_job_completes_exactly_once(cluster: Cluster) -> None:
-    orders = cluster.orders(per_account=25)
+    orders = cluster.orders(per_account=15)
     job = cluster.write_job(orders)
     victim = cluster.start_worker("victim")
     proc = cluster.dhbot("submit", str(job), "--no-wait")
