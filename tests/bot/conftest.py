@@ -178,6 +178,17 @@ def workspace(tmp_path: Path, portal: PortalServer) -> Workspace:
     return ws
 
 
+@pytest.fixture
+def logged() -> Iterator[list[str]]:
+    """Every log line dhbot writes in this process during the test ("LEVEL message")."""
+    from loguru import logger
+
+    lines: list[str] = []
+    sink = logger.add(lines.append, level="DEBUG", format="{level} {message}")
+    yield lines
+    logger.remove(sink)
+
+
 @pytest.fixture(params=sorted(LAYOUTS))
 def layout(request: pytest.FixtureRequest, workspace: Workspace) -> Layout:
     """The core set runs on each layout, with nothing but that layout's profile."""

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import stat
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 import yaml
-from loguru import logger
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.alerts import after_run
@@ -54,14 +51,6 @@ def orders(found: Samples) -> dict[tuple[str, str], float]:
 
 def gauge(found: Samples, name: str, account: str) -> float:
     return found[(name, (("account", account),))]
-
-
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    lines: list[str] = []
-    sink = logger.add(lines.append, level="DEBUG", format="{level} {message}")
-    yield lines
-    logger.remove(sink)
 
 
 def test_runs_of_several_accounts_add_up_and_keep_their_own_last_run(tmp_path: Path) -> None:

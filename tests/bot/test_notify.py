@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-from loguru import logger
 
 from bot.alerts import after_run, after_unreported_job
 from bot.config import LoadedSettings, load_settings
@@ -82,15 +81,6 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"json://127.0.0.1:{port}/robot/send/{TOKEN}"
-
-
-@pytest.fixture
-def logged() -> Iterator[list[str]]:
-    """Every log line dhbot writes during the test."""
-    lines: list[str] = []
-    sink = logger.add(lines.append, level="DEBUG", format="{level} {message}")
-    yield lines
-    logger.remove(sink)
 
 
 def settings_with(tmp_path: Path, environ: dict[str, str] | None = None,

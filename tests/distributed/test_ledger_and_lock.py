@@ -269,17 +269,21 @@ def _engine(target: Path | str) -> Engine:
     return create_engine(ledger_url(target))
 
 
-def test_a_new_ledger_has_the_newest_schema_and_it_matches_the_code(target: Path | str) -> None:
-    Ledger(target).close()
+def _assert_newest_schema(target: Path | str) -> None:
+    """The ledger is at HEAD, and its tables are exactly those the code uses (a forgotten
+    migration for a new column would show here)."""
     engine = _engine(target)
     try:
         with engine.connect() as conn:
             assert schema_version(conn) == HEAD
-            # The migrations build exactly the tables the code uses (a forgotten migration
-            # for a new column would show here).
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     finally:
         engine.dispose()
+
+
+def test_a_new_ledger_has_the_newest_schema_and_it_matches_the_code(target: Path | str) -> None:
+    Ledger(target).close()
+    _assert_newest_schema(target)
 
 
 def test_a_ledger_from_before_migrations_keeps_its_rows_and_gains_the_new_columns(
@@ -315,13 +319,7 @@ def test_a_ledger_from_before_migrations_keeps_its_rows_and_gains_the_new_column
         assert [r.run_id for r in ledger.runs()] == ["r1", "r0"]
     finally:
         ledger.close()
-    engine = _engine(target)
-    try:
-        with engine.connect() as conn:
-            assert schema_version(conn) == HEAD
-            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
-    finally:
-        engine.dispose()
+    _assert_newest_schema(target)
 
 
 def test_a_ledger_from_a_newer_dhbot_is_refused_untouched(target: Path | str) -> None:
