@@ -49,8 +49,9 @@ test-distributed: setup services
 soak: setup services
 	$(PY) -m pytest -m soak tests
 
+# QUICK=1: about 3 minutes; CHROMIUM=PATH: the browser dhbot runs (default: its own pick).
 bench: setup
-	$(PY) bench/run.py $(if $(QUICK),--quick,)
+	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(CHROMIUM),--chromium $(CHROMIUM),)
 
 bench-distributed: setup services
 	$(PY) bench/distributed.py $(if $(QUICK),--quick,)

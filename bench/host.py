@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import subprocess
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -65,3 +66,8 @@ def versions(*packages: str, chromium: str | None = None) -> dict[str, str | Non
     if chromium is not None:
         found["chromium"] = _output([chromium, "--version"])
     return found
+
+
+def chromium_versions(executables: Iterable[str]) -> dict[str, str | None]:
+    """`--version` of each Chromium executable (the headless shell answers like the full one)."""
+    return {exe: _output([exe, "--version"]) for exe in dict.fromkeys(executables)}

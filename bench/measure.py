@@ -14,8 +14,11 @@ after its last sample and, worse, whatever its reaped children burnt when the re
 
 Memory: a sampler thread sums the RSS of the live tree every `interval` seconds and keeps the
 peak. RSS counts pages shared between Chromium's processes once per process, so the figure
-is an upper bound, the way `ps` and most dashboards would show it. The same sampler notes each
-process's own CPU, as a breakdown by process kind (python, node, chromium:renderer, …).
+is an upper bound, the way `ps` and most dashboards would show it; the sampler also sums PSS
+(proportional set size), which splits shared pages between the processes that map them. The
+same sampler notes each process's own CPU, as a breakdown by process kind (python, node,
+chromium:renderer, …), the executable every Chromium process really ran (a wrapper script or a
+configured path may hide which one), and the machine's 1-minute load average while it ran.
 """
 
 from __future__ import annotations
@@ -56,6 +59,13 @@ class TreeUsage:
     # which also holds what each process did after its last sample.
     cpu_by_process: dict[str, float]
     orphans_reaped: int
+    # Distinct executables of the tree's Chromium processes (browser, renderers, …).
+    chromium_executables: tuple[str, ...] = ()
+    # The 1-minute load average just before the start, while running (mean, max), at the end.
+    load_1m_before: float = 0.0
+    load_1m_during: float = 0.0
+    load_1m_during_max: float = 0.0
+    load_1m_after: float = 0.0
 
 
 def _pss(pid: int) -> int:
@@ -76,6 +86,7 @@ class _Seen:
     name: str
     cpu_s: float = 0.0
     gone: bool = False
+    exe: str = ""
 
 
 class TreeSampler:
@@ -87,6 +98,7 @@ class TreeSampler:
         self.peak_pss = 0
         self.peak_processes = 0
         self._seen: dict[tuple[int, float], _Seen] = {}
+        self.load_1m: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="tree-sampler", daemon=True)
         self._root = psutil.Process(root_pid)
@@ -107,6 +119,7 @@ class TreeSampler:
 
     def sample(self) -> None:
         """Read the live tree once: register new processes, sum RSS, note CPU times."""
+        self.load_1m.append(os.getloadavg()[0])
         try:
             members = [self._root, *self._root.children(recursive=True)]
         except psutil.Error:
@@ -116,11 +129,15 @@ class TreeSampler:
                 key = (proc.pid, proc.create_time())
                 seen = self._seen.get(key)
                 if seen is None:
-                    self._seen[key] = _Seen(proc, name=_kind(proc))
+                    seen = self._seen[key] = _Seen(proc, name=_kind(proc))
                 elif time.time() - key[1] < KIND_SETTLE_S:
                     # A fresh process may still be the wrapper script (/usr/bin/chromium execs
                     # the real one) or a fork that has not taken its --type yet.
                     seen.name = _kind(proc)
+                else:
+                    continue
+                if seen.name.startswith("chromium:"):
+                    seen.exe = proc.exe()
             except psutil.Error:
                 continue
         rss = 0
@@ -145,6 +162,10 @@ class TreeSampler:
         self.peak_rss = max(self.peak_rss, rss)
         self.peak_pss = max(self.peak_pss, pss)
         self.peak_processes = max(self.peak_processes, alive)
+
+    def chromium_executables(self) -> tuple[str, ...]:
+        """The distinct executables that the tree's Chromium processes ran."""
+        return tuple(sorted({seen.exe for seen in self._seen.values() if seen.exe}))
 
     def cpu_by_process(self) -> dict[str, float]:
         """Own CPU seconds per process kind, as last sampled."""
@@ -202,6 +223,7 @@ def run_measured(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
     become_subreaper()
     keep = {c.pid for c in psutil.Process().children()}
     cpu_before = _children_cpu_s()
+    load_before = os.getloadavg()[0]
     with stdout_path.open("wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdout=out,
@@ -226,4 +248,10 @@ def run_measured(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
         exit_code=proc.returncode,
         cpu_by_process=sampler.cpu_by_process(),
         orphans_reaped=orphans,
+        chromium_executables=sampler.chromium_executables(),
+        load_1m_before=load_before,
+        load_1m_during=(sum(sampler.load_1m) / len(sampler.load_1m)
+                        if sampler.load_1m else load_before),
+        load_1m_during_max=max(sampler.load_1m, default=load_before),
+        load_1m_after=os.getloadavg()[0],
     )

@@ -33,9 +33,9 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def cancel_one(chromium: BrowserType, base_url: str, order_no: str, password: str,
-               reason_label: str, note: str) -> str:
+               reason_label: str, note: str, executable: str = CHROMIUM) -> str:
     """Cancel one order in a browser of its own; returns the notice the portal showed."""
-    browser = chromium.launch(executable_path=CHROMIUM, args=launch_args())
+    browser = chromium.launch(executable_path=executable, args=launch_args())
     try:
         page = browser.new_page()
         page.goto(base_url)
@@ -71,6 +71,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--reason", default="缺货", help="option text of 取消原因")
     parser.add_argument("--note", default="仓库断货，无法按时发货")
+    parser.add_argument("--chromium", default=CHROMIUM,
+                        help="the browser to launch (default: Debian's full Chromium)")
     args = parser.parse_args()
     orders: list[str] = json.loads(args.orders.read_text(encoding="utf-8"))
     password = os.environ.get("DHBOT_PASSWORD_MAIN", "demo-pass")
@@ -81,7 +83,7 @@ def main() -> int:
             started = time.perf_counter()
             try:
                 cancel_one(pw.chromium, args.base_url, order_no, password, args.reason,
-                           args.note)
+                           args.note, args.chromium)
             except Exception as exc:  # record it and go on, as a person re-running would
                 errors[order_no] = "".join(traceback.format_exception_only(exc)).strip()
             times.append(time.perf_counter() - started)

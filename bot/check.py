@@ -72,6 +72,7 @@ AFTER_ACTION: dict[str, str] = {
 # Optional keys whose null means "use the default", not "the portal has none".
 DEFAULTED: dict[str, str] = {
     "list.ready": "default: an order link in list.table or list.empty_text",
+    "list.status_column": "default: every order's status is read on its detail page",
     "detail.fields.within": "default: the whole page",
     "dialog.reason_options": "default: inside dialog.container",
     "dialog.any_open": "default: dialog.container alone",
@@ -270,6 +271,7 @@ class _Row:
     order_no: str
     url: str
     text: str
+    status: str | None = None  # under list.status_column, read as the flows read it
 
 
 class ProfileChecker:
@@ -447,6 +449,10 @@ class ProfileChecker:
             await orders.wait_ready("read the list")
         table = rep.add(await tab.probe("list.table", many_ok=True))
         rows = await self._rows(orders) if table.status == "found" else []
+        if table.status == "found":
+            await self._check_status_column(orders, tab, rows)
+        else:
+            rep.skip("list.status_column", "needs list.table", tab.where)
         next_page = await tab.probe("list.next_page", wait=False, many_ok=True)
         if next_page.status == "found" or next_page.looked_for == "null":
             rep.add(next_page)
@@ -468,6 +474,32 @@ class ProfileChecker:
             await tab.follow("search", lambda: field_.press("Enter"))
         rep.add(await tab.probe("list.empty_text", many_ok=True))
         return rows
+
+    async def _check_status_column(self, orders: OrderListPage, tab: _Probe,
+                                   rows: list[_Row]) -> None:
+        """list.status_column: its header in the table, and the status of the first rows,
+        read as the flows read it (compared with their detail pages in `_check_orders`)."""
+        rep = self.report
+        if self.profile.list.status_column is None:
+            return
+        if not rows:
+            rep.skip("list.status_column", "no order row to read a status from", tab.where)
+            return
+        result = rep.add(await tab.probe("list.status_column", root=orders.table().shown.first))
+        if result.status != "found":
+            return
+        for row in rows[:MAX_ORDERS]:
+            try:
+                row.status = await orders.row_status(row.order_no)
+            except FlowError as exc:
+                result.status, result.note = "missing", str(exc)
+                return
+        listed = self.profile.lists_status
+        unknown = sorted({r.status for r in rows if r.status and not listed(r.status)})
+        result.note = f"order {rows[0].order_no} shows {rows[0].status}"
+        if unknown:
+            result.note += (f"; not in statuses, so these open their detail page: "
+                            f"{', '.join(unknown)}")
 
     def _saw_statuses(self, text: str) -> None:
         shown = squeeze(text)
@@ -512,6 +544,7 @@ class ProfileChecker:
             status = shown.get("status")
             if status:
                 self._saw_statuses(status)
+                self._compare_row_status(row, status)
             cancellable = status is not None and \
                 self.profile.status_meaning(status) == "cancellable"
             button = await tab.probe("detail.cancel_button", wait=cancellable or status is None)
@@ -541,6 +574,19 @@ class ProfileChecker:
                                  self.statuses_seen[status]))
             else:
                 rep.skip(f"statuses.{status}", "no order in this status was seen")
+
+    def _compare_row_status(self, row: _Row, status: str) -> None:
+        """A row status the profile lists must mean what the detail page's status means: the
+        flows answer such orders from the row alone."""
+        if row.status is None or not self.profile.lists_status(row.status):
+            return
+        meaning = self.profile.status_meaning
+        result = self.report.results.get("list.status_column")
+        if meaning(row.status) != meaning(status) and result is not None:
+            result.status = "missing"
+            result.note = (f"order {row.order_no}: the list shows {row.status} "
+                           f"({meaning(row.status)}), its detail page {status} "
+                           f"({meaning(status)})")
 
     async def _check_detail(self, tab: _Probe, shown: dict[str, str]) -> None:
         rep = self.report

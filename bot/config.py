@@ -175,6 +175,14 @@ class BrowserConfig(_Frozen):
     # All tabs show the same site: one renderer process for them all costs ~40 MB per extra
     # tab instead of ~200 and less CPU (bench/). 0 = Chromium's own limit.
     renderer_processes: int = Field(1, ge=0, le=64)
+    # The tabs' shared renderer keeps a little of every page it has shown (V8 is lazy to
+    # give memory back), so peak memory grows with the orders done; a fresh context, with
+    # the same signed-in session, starts the renderer afresh (bench/).
+    recycle_after_orders: int = Field(
+        200, ge=0, le=100_000,
+        description="orders of an account after which its browser context (all its tabs) "
+                    "is replaced by a fresh one with the same signed-in session, between "
+                    "orders; bounds memory on long runs; 0 = never")
     extra_args: list[str] = Field(default_factory=list,
                                   description="more Chromium command-line flags")
 

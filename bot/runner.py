@@ -7,9 +7,10 @@ writes the ledger, retries what is worth retrying and records every order's outc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -56,7 +57,6 @@ from flows.profile import Profile
 
 MAX_RELOGINS_PER_ORDER = 3
 MISMATCH_LIMIT = 3
-RECYCLE_TABS_EVERY = 100
 
 
 class AccountStopped(Exception):
@@ -77,17 +77,8 @@ class _Tab:
         self.retry = retry
         self.list_page: OrderListPage | None = None
         self.generation = 0
-        self.orders_done = 0
-        self.browser_gen = 0  # which Chromium its pages belong to (see AccountRunner._recover)
-
-    async def recycle(self, session: AccountSession) -> None:
-        """Fresh tabs: a renderer's memory grows with every page it has shown."""
-        for page in (self.page, self.detail):
-            if page is not None:
-                await session.close_page(page)
-        self.page = self.last = await session.new_page()
-        self.detail = None
-        self.list_page = None
+        # Which browser context its pages belong to (see AccountRunner._renew, _recover).
+        self.context_gen = 0
 
 
 class AccountRunner:
@@ -121,9 +112,20 @@ class AccountRunner:
         # clearly changed and the remaining orders fail without touching it.
         self._mismatches = 0
         self._broken: ProfileMismatch | None = None
-        # Chromium restarts: each one starts a new generation of tabs.
-        self._browser_gen = 0
+        # Every new browser context (after a Chromium restart, or a fresh one that bounds
+        # memory) starts a new generation of tabs: a tab of an older one opens new pages.
+        self._context_gen = 0
         self._recovering = asyncio.Lock()
+        # The context is replaced every browser.recycle_after_orders orders, only between
+        # orders: `_open` is cleared so no tab starts another, and the swap waits for
+        # `_idle` (no tab at work).
+        self._since_renew = 0
+        self._busy_tabs = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._open = asyncio.Event()
+        self._open.set()
+        self._renewing = False
 
     # --- the run ------------------------------------------------------------------------
 
@@ -221,22 +223,91 @@ class AccountRunner:
 
     async def _worker(self, session: AccountSession, queue: asyncio.Queue[_Work],
                       index: int) -> None:
-        tab = _Tab(await session.new_page(), self._step_retry())
+        with self._at_work():
+            tab = _Tab(await session.new_page(), self._step_retry())
+            tab.context_gen = self._context_gen
         while not self.stop.is_set() and self.stopped_by is None:
             try:
+                await self._between_orders(session, queue)
+                if self.stop.is_set() or self.stopped_by is not None:
+                    break
                 work = queue.get_nowait()
             except asyncio.QueueEmpty:
                 break
+            except AccountStopped as exc:
+                self.stopped_by = exc.cause
+                self.stop.set()
+                break
             try:
-                result = await self._process(session, tab, work)
+                with self._at_work():
+                    result = await self._process(session, tab, work)
             except AccountStopped as exc:
                 self.stopped_by = exc.cause
                 self.stop.set()
                 break
             self._finish(result)
-            tab.orders_done += 1
-            if tab.orders_done % RECYCLE_TABS_EVERY == 0:
-                await tab.recycle(session)
+            self._since_renew += 1
+            every = self.settings.browser.recycle_after_orders
+            if every and self._since_renew >= every and not queue.empty():
+                self._open.clear()  # no tab starts another order until the context is new
+
+    @contextlib.contextmanager
+    def _at_work(self) -> Iterator[None]:
+        """A tab using the context (an order, or opening the tab): never replaced under it."""
+        self._busy_tabs += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy_tabs -= 1
+            if not self._busy_tabs:
+                self._idle.set()
+
+    async def _between_orders(self, session: AccountSession,
+                              queue: asyncio.Queue[_Work]) -> None:
+        """Wait while the context is being replaced; the first tab to find all the others
+        idle replaces it (the rest wait for it)."""
+        while not self._open.is_set():
+            if self._renewing:
+                await self._open.wait()
+                continue
+            await self._idle.wait()
+            if self._open.is_set() or self._renewing:
+                continue
+            self._renewing = True
+            try:
+                if not self.stop.is_set() and self.stopped_by is None and not queue.empty():
+                    await self._renew(session)
+            finally:
+                self._renewing = False
+                self._since_renew = 0
+                self._open.set()
+
+    async def _renew(self, session: AccountSession) -> None:
+        """A fresh browser context with the same signed-in session, every tab idle: the
+        renderer the tabs share, and what the driver kept for their pages, start afresh, so
+        memory stays bounded however many orders the run has. Each tab opens new pages."""
+        seen, old = self._context_gen, session.context
+        logger.debug("account {}: {} orders done in this browser context; replacing it with "
+                     "a fresh one, same session (bounds memory)", self.account.name,
+                     self._since_renew)
+        try:
+            await session.renew(block_submit=self.dry_run)
+        except BotError as exc:
+            if not self._browser_alive():
+                await self._recover(session, seen, exc)  # Chromium died: restart it
+                return
+            if session.context is old:
+                logger.warning("could not start a fresh browser context ({}); going on with "
+                               "the old one", first_line(exc))
+                return
+            try:  # the old context is closed and the new one did not open
+                await session.reopen(block_submit=self.dry_run)
+            except BotError as again:
+                raise AccountStopped(BrowserGone(
+                    f"no browser context could be opened: {again}")) from again
+            self._trace_started = False  # reopen starts from the saved session, untraced
+        self._context_gen += 1
 
     # --- one order ----------------------------------------------------------------------
 
@@ -303,7 +374,7 @@ class AccountRunner:
         while True:
             state.attempts += 1
             try:
-                if tab.browser_gen != self._browser_gen:
+                if tab.context_gen != self._context_gen:
                     await self._fresh_tab(session, tab)
                 list_page = await self._ensure_tab(session, tab)
                 if work.kind == "cancel":
@@ -352,7 +423,7 @@ class AccountRunner:
                 if not self._browser_alive():
                     # Chromium died: not the order's fault. Start a new one (bounded), then
                     # this order starts over; an open submit is read back first.
-                    await self._recover(session, tab, exc)
+                    await self._recover(session, tab.context_gen, exc)
                     state.attempts -= 1
                     continue
                 if isinstance(exc, RateLimited):
@@ -393,12 +464,12 @@ class AccountRunner:
         browser = self._host.browser
         return browser is not None and browser.is_connected()
 
-    async def _recover(self, session: AccountSession, tab: _Tab, exc: BaseException) -> None:
+    async def _recover(self, session: AccountSession, seen: int, exc: BaseException) -> None:
         """Start a new Chromium after the old one died, once for all tabs, at most
-        run.browser_restarts times a run; past that the account stops (BrowserGone)."""
-        seen = tab.browser_gen
+        run.browser_restarts times a run; past that the account stops (BrowserGone).
+        `seen` is the context generation the caller's tab knew."""
         async with self._recovering:
-            if self._browser_gen != seen:
+            if self._context_gen != seen:
                 return  # another tab has started the new one already
             limit = self.settings.run.browser_restarts
             if self._host.restarts >= limit:
@@ -415,14 +486,16 @@ class AccountRunner:
                     f"Chromium died and could not be started again: {restart_exc}")) \
                     from restart_exc
             self._trace_started = False  # the dead context's trace is gone; a new one starts
-            self._browser_gen += 1
+            self._context_gen += 1
+            self._since_renew = 0
 
     async def _fresh_tab(self, session: AccountSession, tab: _Tab) -> None:
-        """Tabs of the new Chromium for a worker whose tabs died with the old one."""
+        """Tabs in the new context (a fresh one, or a new Chromium's) for a worker whose
+        tabs were closed or died with the old one."""
         tab.page = tab.last = await session.new_page()
         tab.detail = None
         tab.list_page = None
-        tab.browser_gen = self._browser_gen
+        tab.context_gen = self._context_gen
 
     async def _sync_one(self, tab: _Tab, list_page: OrderListPage, order: JobOrder,
                         state: _OrderState,
@@ -434,10 +507,18 @@ class AccountRunner:
             return self._result(order, Outcome.NEEDS_REVIEW, attempts=state.attempts,
                                 status_before=prior.status_after, previous_run=prior.run_id,
                                 error="the order waiting for review is no longer found")
-        tab.last = tab.detail or tab.page  # the detail loads there: a 500 shows there
-        detail = await list_page.open_order(order.order_no, tab.detail)
-        tab.last = detail.page
-        facts = await detail.read()
+        shown = await list_page.row_status(order.order_no)
+        if shown is not None and shown == prior.status_after and self.profile.lists_status(shown) \
+                and review(prior.outcome, self.profile.status_meaning(shown), shown,
+                           None).recorded == prior.outcome:
+            # Still waiting, as its row shows: nothing to record, so none of the review
+            # fields only the detail page shows is needed.
+            facts = OrderFacts(order_no=order.order_no, status=shown)
+        else:
+            tab.last = tab.detail or tab.page  # the detail loads there: a 500 shows there
+            detail = await list_page.open_order(order.order_no, tab.detail)
+            tab.last = detail.page
+            facts = await detail.read()
         decided = review(prior.outcome, self.profile.status_meaning(facts.status),
                          facts.status, facts.review_comment)
         outcome = decided.recorded
@@ -516,6 +597,10 @@ class AccountRunner:
             return self._result(order, gone.recorded, attempts=state.attempts,
                                 retries=state.retries, status_before=state.status_before,
                                 error=gone.why)
+        answered = self._answer_from_row(order, state,
+                                         await list_page.row_status(order.order_no))
+        if answered is not None:
+            return answered
         tab.last = tab.detail or tab.page  # the detail loads there: a 500 shows there
         detail = await list_page.open_order(order.order_no, tab.detail)
         tab.last = detail.page
@@ -531,6 +616,24 @@ class AccountRunner:
                         order.order_no, facts.status)
             state.intent_unknown = False
         return await self._cancel(detail, order, state, facts)
+
+    def _answer_from_row(self, order: JobOrder, state: _OrderState,
+                         shown: str | None) -> OrderResult | None:
+        """The order's result from the status its list row shows, when the row is enough:
+        the profile lists that status and `before_submit` records an answer from it that
+        needs no person. Otherwise None, and the detail page is read: the order may be
+        cancellable (the detail page is where cancelling starts), the profile does not know
+        the status, or a person would have to look (the detail page shows more)."""
+        if shown is None or not self.profile.lists_status(shown):
+            return None
+        decided = before_submit(self.profile.status_meaning(shown), shown,
+                                intent_unknown=state.intent_unknown, dry_run=self.dry_run)
+        if decided.act != Act.RECORD or decided.recorded == Outcome.NEEDS_REVIEW:
+            return None
+        if state.status_before is None:
+            state.status_before = shown
+        return self._done(order, state, decided.recorded,
+                          OrderFacts(order_no=order.order_no, status=shown), error=decided.why)
 
     async def _cancel(self, detail: OrderDetailPage, order: JobOrder, state: _OrderState,
                       before: OrderFacts) -> OrderResult:

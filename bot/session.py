@@ -160,10 +160,13 @@ class AccountSession:
         """Counts fresh logins; a page compares it to know if someone else logged in."""
         return self._generation
 
-    async def open(self, block_submit: bool = False) -> None:
-        """Create the context, reusing the saved session when there is one."""
+    async def open(self, block_submit: bool = False,
+                   storage: dict[str, Any] | None = None) -> None:
+        """Create the context with `storage` (cookies and local storage), or else the saved
+        session when there is one."""
         assert self.host.browser is not None
-        storage = self.store.load()
+        if storage is None:
+            storage = self.store.load()
         self.context = await self.host.browser.new_context(
             storage_state=cast(Any, storage), locale="zh-CN", timezone_id="Asia/Shanghai",
             viewport={"width": 1280, "height": 900},
@@ -212,6 +215,33 @@ class AccountSession:
         self._tracing = False
         self._trace_dir = None
         await self.open(block_submit)
+
+    async def renew(self, block_submit: bool = False) -> None:
+        """Replace the context with a fresh one signed in the same way (its cookies and
+        storage carried over, and saved): the tabs' renderer and what the driver kept for
+        them start afresh. Call only when no tab is in use; every tab must be opened again.
+        A trace goes on in the new context, in a new chunk."""
+        assert self.context is not None
+        await self._pause_trace()  # the chunk so far is saved; cookies never reach a trace
+        try:
+            state: dict[str, Any] = dict(await self.context.storage_state())
+        except Exception:  # the old context goes on, traced again if it was
+            with contextlib.suppress(Exception):
+                await self._resume_trace()
+            raise
+        self._remember_cookies(state)
+        self.store.save(state)
+        old, self.context = self.context, None
+        try:
+            await old.close()
+        except Exception as exc:  # the new context does not need the old one closed well
+            logger.debug("closing the old context: {}", exc)
+        await self.open(block_submit, storage=state)
+        try:
+            await self._resume_trace()
+        except Exception as exc:  # a trace is evidence, never a reason to stop the run
+            logger.warning("the trace stops here: it could not go on in the fresh browser "
+                           "context ({})", exc)
 
     def _remember_cookies(self, state: Any) -> None:
         for cookie in state.get("cookies") or []:

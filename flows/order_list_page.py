@@ -10,7 +10,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from bot.errors import ProfileMismatch
 from flows.base_page import PortalPage
-from flows.locators import Target, text_pattern
+from flows.locators import Target, describe, text_pattern
 from flows.order_detail_page import OrderDetailPage
 
 # A javascript: or empty link opens its page by script: it must be clicked, not followed.
@@ -108,6 +108,34 @@ class OrderListPage(PortalPage):
                               step="search", page=self.page_name, key="list.next_page",
                               looked_for="a last page")
 
+    async def row_status(self, order_no: str) -> str | None:
+        """The status the order's row shows under the `list.status_column` header; None when
+        the profile names no such column (the detail page tells the status).
+
+        Read only from a ready list that shows the order (after `find` returned True); a
+        row that shows no status in time fails naming the key, it is never an answer.
+        """
+        if self.profile.list.status_column is None:
+            return None
+        await self.wait_ready("read status")
+        header = await self.require("list.status_column", "read status",
+                                    root=self.table().shown.first)
+        link = self.order_link(order_no).filter(visible=True).first
+        try:
+            head = await header.element_handle(timeout=self.element_timeout_ms)
+            anchor = await link.element_handle(timeout=self.element_timeout_ms)
+            frame = await anchor.owner_frame() or self.page.main_frame
+            found = await frame.wait_for_function(_ROW_CELL, arg=[head, anchor], polling=100,
+                                                  timeout=self.element_timeout_ms)
+        except PlaywrightTimeoutError as exc:
+            looked_for = describe(self.profile.list.status_column)
+            raise ProfileMismatch(
+                f"the row of order {order_no} shows no status under the list.status_column "
+                f"header ({looked_for})", step="read status", page=self.page_name,
+                key="list.status_column", looked_for=looked_for) from exc
+        status: str = await found.json_value()
+        return status
+
     async def open_order(self, order_no: str, into: Page | None = None) -> OrderDetailPage:
         """Open the order number's link and land on its detail page.
 
@@ -156,3 +184,26 @@ class OrderListPage(PortalPage):
                                  self.element_timeout_ms, self.retry)
         await detail.check_loaded("open order")
         return detail
+
+
+# The text of the order's row cell under the header cell (<th>订单状态</th>): the cell at the
+# header's column in the link's <tr>, counting colspan. Falsy until that cell shows a text,
+# so a row still being drawn is waited for, never read.
+_ROW_CELL = r"""([header, link]) => {
+    const head = header.closest('th, td');
+    const row = link.closest('tr');
+    if (!head || !row || !head.parentElement) return null;
+    const cells = tr => Array.from(tr.cells || tr.children);
+    let column = 0;
+    for (const cell of cells(head.parentElement)) {
+        if (cell === head) break;
+        column += cell.colSpan || 1;
+    }
+    let at = 0;
+    for (const cell of cells(row)) {
+        const span = cell.colSpan || 1;
+        if (column < at + span) return cell.innerText.trim() || null;
+        at += span;
+    }
+    return null;
+}"""

@@ -131,6 +131,11 @@ class ListLabels(_Section):
     # Shown once the list has drawn its rows or its empty text (default: an order link in
     # `table`, or `empty_text`). Until then the list is not read.
     ready: Text | None = None
+    # The header of the column that shows each order's status (e.g. 订单状态), found inside
+    # `table`. With it an order's status is read from its row, and the detail page is opened
+    # only when that status may be cancellable (or is not in `statuses`). None: every order
+    # found is read on its detail page.
+    status_column: Text | None = None
 
 
 class DetailFields(_Section):
@@ -305,6 +310,11 @@ class Profile(_Section):
     def can_message(self) -> bool:
         """True when the portal has a 联系买家 form the flows can use."""
         return self.detail.contact_button is not None and self.message is not None
+
+    def lists_status(self, status: str) -> bool:
+        """True when `statuses` names this status (whitespace ignored)."""
+        wanted = squeeze(status)
+        return any(squeeze(name) == wanted for name in self.statuses)
 
     def status_meaning(self, status: str) -> StatusMeaning:
         """What a status name means; a name the profile does not list is not cancellable."""

@@ -9,8 +9,10 @@ import sys
 from typing import Any
 
 import pytest
+import yaml
 
 from bot.cli import cli
+from flows.profile import profile_path
 from tests.bot.conftest import Layout, Workspace
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -22,12 +24,14 @@ V2_RENAMED = {"nav.to_orders.1", "list.heading", "detail.cancel_button"}
 # Keys the walk must reach and find on each layout, with nothing but its profile.
 MUST_FIND = {
     "v1": ("login.username_label", "login.signed_in_marker", "nav.to_orders.1",
-           "list.empty_text", "list.next_page", "detail.fields.status", "detail.cancel_button",
+           "list.empty_text", "list.next_page", "list.status_column", "detail.fields.status",
+           "detail.cancel_button",
            "dialog.submit_button", "dialog.confirm.button", "reasons.other",
            "message.send_button"),
     "legacy": ("login.username_label", "login.submit_button", "login.signed_in_marker",
                "nav.to_orders.1", "nav.to_orders.2", "list.search_label",
                "list.search_button", "list.empty_text", "list.next_page", "list.ready",
+               "list.status_column",
                "detail.fields.order_no", "detail.fields.status", "detail.cancel_button",
                "dialog.container", "dialog.reason_label", "dialog.reason_options",
                "dialog.note_label", "dialog.submit_button", "dialog.confirm.native",
@@ -152,3 +156,25 @@ def test_suggest_on_v2_proposes_the_new_words_and_writes_a_profile(workspace: Wo
     again = run_check(workspace)
     assert again.returncode == 0, again.stdout + again.stderr
     assert portal_snapshot(workspace) == before
+
+
+def test_the_status_column_is_checked_against_the_rows(workspace: Workspace) -> None:
+    """list.status_column is found with the status of a row it reads; a header the list does
+    not have is reported missing, naming the key."""
+    proc = run_check(workspace, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = {item["key"]: item for item in json.loads(proc.stdout)}["list.status_column"]
+    assert found["status"] == "found" and found["looked_for"] == "订单状态"
+    shown = found["note"].removeprefix("order ").split(" shows ")
+    assert shown[1] == {o["order_no"]: o["status"] for o in workspace.portal.orders()}[shown[0]]
+
+    data = yaml.safe_load(profile_path("mock").read_text(encoding="utf-8"))
+    data["list"]["status_column"] = "订单状况"
+    changed = workspace.root / "changed.yaml"
+    changed.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    workspace.write_config(portal={"profile": str(changed)})
+    proc = run_check(workspace, "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    statuses = {item["key"]: item["status"] for item in json.loads(proc.stdout)}
+    assert [k for k, s in statuses.items() if s == "missing"] == ["list.status_column"]
+    assert statuses["detail.cancel_button"] == "found"  # the walk went on

@@ -34,6 +34,9 @@ def test_rows_drawn_2s_late_never_yield_not_found(workspace: Workspace) -> None:
     assert Counter(outcomes.values()) == Counter({
         "cancelled": 3, "not_cancellable": 2, "already_cancelled": 1, "already_requested": 1,
         "not_found": 1})
+    # Statuses were read from the rows once drawn: only the three cancellable orders opened
+    # their detail page (and came back to it after the submit).
+    assert portal.stats()["by_route"]["detail"] == 2 * 3
 
 
 def test_rows_later_than_the_timeout_fail_instead_of_not_found(workspace: Workspace) -> None:

@@ -329,3 +329,47 @@ def test_nothing_is_sent_when_the_account_is_lost_right_before_the_click(
         return str(await page.evaluate("window.answer"))
 
     assert chromium.run(CONFIRM_PAGE, test) == "no"  # the confirm() was dismissed
+
+
+STATUS_LIST = """<table id="t"><thead><tr><th colspan="2">订单</th><th>买家</th>
+      <th class="st">订单状态</th></tr></thead><tbody></tbody></table>
+    <script>window.drawLater = (status) => setTimeout(() => {
+        document.querySelector('#t tbody').innerHTML =
+          '<tr><td><a href="/d/1">1455953150</a></td><td>06-01</td><td>Tom</td>' +
+          '<td class="s"></td></tr>' +
+          '<tr><td><a href="/d/2">1455953151</a></td><td>06-02</td><td>Ann</td>' +
+          '<td class="s">已发货</td></tr>';
+        if (status) setTimeout(() => {
+          document.querySelector('#t tbody td.s').textContent = status; }, 500);
+    }, 500);</script>"""
+
+
+def test_the_row_status_is_read_under_its_header_once_drawn(chromium: Chromium) -> None:
+    by_text = profile(list={"table": {"css": "#t"}, "status_column": "订单 状态"})
+    by_css = profile(list={"table": {"css": "#t"}, "status_column": {"css": "th.st"}})
+
+    async def test(page: Page) -> tuple[str | None, str | None, str | None]:
+        # Rows, then the first row's status, are drawn after the read is asked for.
+        await page.evaluate("window.drawLater('等待您发货')")
+        first = await portal_page(page, by_text, OrderListPage).row_status("1455953150")
+        second = await portal_page(page, by_css, OrderListPage).row_status("1455953151")
+        unset = profile(list={"table": {"css": "#t"}, "status_column": None})
+        without = await portal_page(page, unset, OrderListPage).row_status("1455953150")
+        return first, second, without
+
+    # The header's colspan is counted: 订单状态 is the fourth cell of each row.
+    assert chromium.run(STATUS_LIST, test) == ("等待您发货", "已发货", None)
+
+
+def test_a_row_that_never_shows_its_status_fails_naming_the_key(chromium: Chromium) -> None:
+    prof = profile(list={"table": {"css": "#t"}, "status_column": "订单状态"})
+
+    async def never(page: Page) -> str:
+        await page.evaluate("window.drawLater(null)")
+        with pytest.raises(ProfileMismatch) as info:
+            await portal_page(page, prof, OrderListPage).row_status("1455953150")
+        return str(info.value)
+
+    # No answer (the detail page is never skipped on an empty cell), and the key is named.
+    assert "order 1455953150 shows no status under the list.status_column header" in \
+        chromium.run(STATUS_LIST, never)

@@ -12,8 +12,8 @@ import yaml
 
 from bot.errors import ProfileError
 from bot.job import load_job
-from flows.locators import squeeze, text_pattern
-from flows.profile import PROFILES_DIR, element, load_profile
+from flows.locators import PlainText, squeeze, text_pattern
+from flows.profile import PROFILES_DIR, Profile, element, load_profile
 
 MOCK = yaml.safe_load((PROFILES_DIR / "mock.yaml").read_text(encoding="utf-8"))
 
@@ -46,6 +46,13 @@ def test_bundled_profiles_load_with_their_absent_keys() -> None:
     steps = [(s.action, s.target.describe()) for s in legacy.nav.to_orders]
     assert steps == [("click", "我的DHgate"), ("hover", "text=交易, css=.menu-title"),
                      ("click", "我的订单")]
+    # Both lists show each order's status under 订单状态; a profile without the key reads
+    # every status on the detail page.
+    for prof in (mock, legacy):
+        assert element(prof, "list.status_column") == (PlainText(text_plain="订单状态"), "text")
+    without = copy.deepcopy(MOCK)
+    del without["list"]["status_column"]
+    assert element(Profile.model_validate(without), "list.status_column") == (None, "text")
     # legacy.yaml differs from mock.yaml only in the profile: same reasons, same paths.
     assert legacy.reasons == mock.reasons and legacy.paths == mock.paths
 
@@ -63,6 +70,8 @@ def test_bundled_profiles_load_with_their_absent_keys() -> None:
      "list.search_button: `any` lists whole alternatives"),
     ({"list": {"search_button": ""}}, "list.search_button: empty text"),
     ({"list": {"search_button": 5}}, "list.search_button: a locator is plain text or a mapping"),
+    ({"list": {"status_column": {"css": "th", "label": "订单状态"}}},
+     "list.status_column: give exactly one of role, label, text, placeholder, css, xpath"),
     ({"nav": {"to_orders": [{"click": "a", "hover": "b"}]}},
      "nav.to_orders.0: a step is either {click: <locator>} or {hover: <locator>}"),
     ({"nav": {"to_orders": []}}, "nav.to_orders: List should have at least 1 item"),
