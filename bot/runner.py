@@ -57,6 +57,11 @@ from flows.profile import Profile
 
 MAX_RELOGINS_PER_ORDER = 3
 MISMATCH_LIMIT = 3
+# After this many orders of an account, the tab that finished the last one has its renderer
+# (shared by the tabs; see browser.renderer_processes) collect garbage (see
+# AccountSession.collect_garbage): a few orders' worth is quick to collect, and the renderer
+# stays near its starting size between context recycles.
+COLLECT_GARBAGE_EVERY = 10
 
 
 class AccountStopped(Exception):
@@ -120,6 +125,7 @@ class AccountRunner:
         # orders: `_open` is cleared so no tab starts another, and the swap waits for
         # `_idle` (no tab at work).
         self._since_renew = 0
+        self._since_gc = 0
         self._busy_tabs = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -246,10 +252,28 @@ class AccountRunner:
                 self.stop.set()
                 break
             self._finish(result)
+            self._since_gc += 1
+            if self._since_gc >= COLLECT_GARBAGE_EVERY:
+                self._since_gc = 0
+                await self._collect_garbage(session, tab)
             self._since_renew += 1
             every = self.settings.browser.recycle_after_orders
             if every and self._since_renew >= every and not queue.empty():
                 self._open.clear()  # no tab starts another order until the context is new
+
+    async def _collect_garbage(self, session: AccountSession, tab: _Tab) -> None:
+        if tab.context_gen != self._context_gen:
+            return  # its pages are gone with their context; the new ones are fresh
+        with self._at_work():
+            started = time.perf_counter()
+            try:
+                await session.collect_garbage(tab.page)
+            except Exception as exc:  # memory upkeep; a dead browser shows in the next order
+                logger.debug("account {}: garbage collection in the tab failed: {}",
+                             self.account.name, exc)
+                return
+            logger.debug("account {}: the tab's renderer collected its garbage in {:.2f}s",
+                         self.account.name, time.perf_counter() - started)
 
     @contextlib.contextmanager
     def _at_work(self) -> Iterator[None]:

@@ -3,6 +3,7 @@ its browser context is replaced, between orders, by a fresh one with the same se
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import load_settings
+from bot.config import AccountConfig, load_settings
 from bot.errors import ConfigError
 from tests.bot.conftest import Workspace, by_status, chromium_main
 
@@ -53,6 +54,54 @@ def test_a_bad_recycle_count_is_refused_naming_the_key(tmp_path: Path, value: st
     assert expected in str(info.value)
 
 
+# -- the renderer's garbage ---------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_collect_garbage_gives_back_what_old_pages_left(tmp_path: Path) -> None:
+    from playwright.async_api import Page
+
+    from bot.browser import BrowserHost
+    from bot.session import AccountSession
+    from flows.profile import load_profile
+
+    path = tmp_path / "config.yaml"
+    path.write_text("paths:\n  state_dir: state\n", encoding="utf-8")
+    settings = load_settings(path, {}, {}).settings
+    account = AccountConfig(name="main", username="demo_seller", password_env="PW")
+
+    async def pacer() -> None:
+        return None
+
+    async def heap_used(session: AccountSession, page: Page) -> float:
+        assert session.context is not None
+        cdp = await session.context.new_cdp_session(page)
+        usage = await cdp.send("Runtime.getHeapUsage")
+        await cdp.detach()
+        return float(usage["usedSize"]) / 2**20
+
+    async def main() -> tuple[float, float]:
+        async with BrowserHost(settings) as host:
+            session = AccountSession(host, settings, account, load_profile("mock"), pacer)
+            await session.open()
+            page = await session.new_page()
+            await page.set_content("<p>订单</p>")
+            # Objects that outlive young collections, then dropped: garbage V8 leaves in
+            # the old generation until its next full collection, as a left page's heap is.
+            await page.evaluate("() => { window.junk = Array.from({length: 1500000}, "
+                                "(_, i) => ({i, s: 'order ' + i})); return 0 }")
+            await page.evaluate("() => { window.junk = null }")
+            before = await heap_used(session, page)
+            await session.collect_garbage(page)
+            after = await heap_used(session, page)
+            await session.close()
+            return before, after
+
+    before, after = asyncio.run(main())
+    assert before > 40, f"the garbage was collected before the test could see it ({before})"
+    assert after < before / 4, (before, after)
+
+
 # -- runs ----------------------------------------------------------------------------------
 
 
@@ -86,6 +135,7 @@ def test_recycled_contexts_keep_the_session_and_every_order_once(workspace: Work
 
     # Two fresh contexts in 15 orders (after 5 and 10; none after the last order).
     assert _recycles(proc.stderr) == 2, proc.stderr
+    assert "the tab's renderer collected its garbage" in proc.stderr
     report = workspace.last_report()
     assert Counter(o["order_no"] for o in report["orders"]) == Counter(list(expected))
     assert {o["order_no"]: o["outcome"] for o in report["orders"]} == expected
