@@ -67,6 +67,9 @@ class DhbotGroup(click.Group):
                      "Run the configured schedules in the foreground until stopped."),
         "health": ("bot.health:health_command",
                    "Check the schedule, the ledger and orders waiting for a person."),
+        "serve": ("bot.console.command:serve_command",
+                  "Serve the web console: upload, preview, approve, watch, read."),
+        "user": ("bot.console.command:user_group", "Manage the web console's users."),
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -144,10 +147,13 @@ def cli() -> None:
                    "rest are skipped, the report is written (run.max_minutes).")
 @click.option("-y", "--yes", is_flag=True,
               help="Do not ask for confirmation against a real portal (for scheduled runs).")
+@click.option("--run-id", callback=lambda ctx, param, value: _new_run_id(value), hidden=True,
+              help="Run under this new id (the web console follows the run by it).")
 def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_csv: Path | None,
         one_order: str | None, reason: str | None, note: str, account: str | None,
         report_copy: Path | None, dry_run: bool, headed: bool, pages: int | None,
-        base_url: str | None, allow_large: bool, deadline: float | None, yes: bool) -> None:
+        base_url: str | None, allow_large: bool, deadline: float | None, yes: bool,
+        run_id: str | None) -> None:
     """Cancel every order listed in JOB_FILE (YAML), --orders FILE (.csv/.xlsx) or --order NO."""
     cli_values: dict[str, Any] = {"concurrency.pages_per_account": pages,
                                   "portal.base_url": base_url, "run.max_minutes": deadline}
@@ -183,13 +189,26 @@ def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_c
     from bot.report import print_summary
     from bot.run_shell import execute_job  # the browser and the ledger: only past every check
 
+    if run_id is not None and (loaded.settings.paths.runs_dir / run_id).exists():
+        raise UsageError(f"--run-id {run_id}: that run exists already")
     report, path = execute_job(loaded, job, acc, profile, console=console, dry_run=dry_run,
-                               report_copy=report_copy)
+                               report_copy=report_copy, run_id=run_id)
     print_summary(report, console, path, zone=loaded.settings.display.timezone)
     if report.stopped and report.exit_code == 3:
         console.print(f"Login needs a person. Run: dhbot login --account {acc.name} --headed")
     after_run(loaded, report, path)
     sys.exit(report.exit_code)
+
+
+RUN_ID = r"^\d{8}-\d{6}-[0-9a-f]{4,16}$"  # bot.ledger.new_run_id's shape
+
+
+def _new_run_id(value: str | None) -> str | None:
+    import re
+
+    if value is not None and not re.fullmatch(RUN_ID, value):
+        raise click.BadParameter(f"{value!r} is not a run id (like 20261130-112500-3fa2)")
+    return value
 
 
 def _confirm(loaded: LoadedSettings, job: Job, account: str, dry_run: bool, yes: bool,
@@ -456,9 +475,11 @@ def _part_row(part: dict[str, Any], zone: str) -> tuple[str | Text, ...]:
               help="Also write report.json to this path.")
 @click.option("-y", "--yes", is_flag=True,
               help="Do not ask for confirmation before cancelling on a real portal.")
+@click.option("--run-id", callback=lambda ctx, param, value: _new_run_id(value), hidden=True,
+              help="Record the run under this new id (the web console follows it by it).")
 def submit(job_file: Path, config_file: Path | None, verbose: bool, account: str | None,
            no_wait: bool, timeout: float | None, allow_large: bool,
-           report_copy: Path | None, yes: bool) -> None:
+           report_copy: Path | None, yes: bool, run_id: str | None) -> None:
     """Split a job into per-account parts and queue them for `dhbot worker`s.
 
     The orders may belong to several accounts (`account:` per order or at the top of the
@@ -477,7 +498,7 @@ def submit(job_file: Path, config_file: Path | None, verbose: bool, account: str
     _confirm(loaded, job, accounts, False, yes, _console())
     from bot.distributed import submit_job  # Celery and the ledger: only past every check
 
-    run_id = submit_job(loaded, job, account)
+    run_id = submit_job(loaded, job, account, run_id)
     if no_wait:
         click.echo(run_id)
         return

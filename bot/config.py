@@ -381,6 +381,28 @@ class DisplayConfig(_Frozen):
         return value
 
 
+class ConsoleConfig(_Frozen):
+    """The web console (`dhbot serve`) for ops staff."""
+
+    approval_threshold: int = Field(
+        1, ge=0, description="a job with more orders than this needs a second person (role "
+                             "approver) to approve it before it runs")
+    secret_key_env: str = Field(
+        "DHBOT_CONSOLE_SECRET", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="environment variable with the key that signs sign-in cookies (needed "
+                    "with --host; on 127.0.0.1 a key kept in the state folder is used)")
+    max_upload_kb: int = Field(2048, ge=1, le=100_000, description="largest upload accepted")
+    session_hours: float = Field(12, gt=0, le=24 * 30, description="a sign-in lasts this long")
+    login_attempts: int = Field(5, ge=1, description="failed sign-ins per user name (and per "
+                                                     "address) allowed in login_window_min")
+    login_window_min: float = Field(15, gt=0)
+    run_with: Literal["local", "workers"] = Field(
+        "local", description="local: `dhbot run` on this machine; workers: `dhbot submit` to "
+                             "the distributed workers")
+    language: Literal["zh", "en"] = Field("zh", description="pages' language until a user "
+                                                            "picks one")
+
+
 class Settings(_Frozen):
     """The whole effective configuration."""
 
@@ -400,6 +422,7 @@ class Settings(_Frozen):
     metrics: MetricsConfig = MetricsConfig()
     retention: RetentionConfig = RetentionConfig()
     display: DisplayConfig = DisplayConfig()
+    console: ConsoleConfig = ConsoleConfig()
 
     @field_validator("ledger")
     @classmethod

@@ -139,8 +139,10 @@ def _order_json(order: JobOrder, account: str) -> dict[str, Any]:
             "message": order.message, "line": order.line, "account": account}
 
 
-def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) -> str:
-    """Record the run and its parts in the ledger and enqueue them; returns the run id."""
+def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None,
+               run_id: str | None = None) -> str:
+    """Record the run and its parts in the ledger and enqueue them; returns the run id
+    (`run_id`, a new one by default)."""
     settings = loaded.settings
     parts = split_parts(job, default_account, settings.distributed.part_size)
     for account in {a for a, _ in parts}:
@@ -156,7 +158,7 @@ def submit_job(loaded: LoadedSettings, job: Job, default_account: str | None) ->
                               "queued") from exc
         with_ledger(loaded, "checking the workers",
                     lambda ledger: _check_workers(ledger, settings, {a for a, _ in parts}))
-        run_id = new_run_id()
+        run_id = run_id or new_run_id()
         rows = [(account, json.dumps([_order_json(o, account) for o in orders],
                                      ensure_ascii=False)) for account, orders in parts]
 

@@ -228,6 +228,37 @@ Table(
     Column("updated_at", Text, nullable=False),
 )
 
+# The web console (`dhbot serve`): its users, the jobs uploaded to it, and who did what.
+Table(
+    "console_users", metadata,
+    Column("name", Text, primary_key=True),
+    Column("role", Text, nullable=False),  # operator | approver | admin
+    Column("password_hash", Text, nullable=False),  # argon2id
+    Column("created_at", Text, nullable=False),
+)
+Table(
+    "console_jobs", metadata,
+    Column("job_id", Text, primary_key=True),
+    *(Column(name, Text) for name in ("name", "account", "upload_name", "job_file")),
+    Column("orders", Integer, nullable=False),
+    Column("state", Text, nullable=False),  # see bot.console.store.JobState
+    Column("uploaded_by", Text, nullable=False),
+    Column("uploaded_at", Text, nullable=False),
+    *(Column(name, Text) for name in ("preview_run", "run_id", "decided_by", "decided_at",
+                                      "decision", "comment", "error")),
+    Column("exit_code", Integer),
+)
+Table(
+    "console_audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),
+    Column("job_id", Text),
+    Column("user", Text),
+    Column("action", Text, nullable=False),
+    Column("detail", Text),
+    sqlite_autoincrement=True,
+)
+
 # The tables above are the schema as the code reads and writes it; a database gets there
 # through the migrations in bot/migrations (a test checks the two agree).
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -341,6 +372,17 @@ class Ledger:
             conn.execution_options(dhbot_write=True)
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction, for the few modules with tables of their own here (the web
+        console's users and jobs)."""
+        with self._tx() as conn:
+            yield conn
+
+    def query(self, sql: str, args: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows of a read-only SQL query, as dicts."""
+        return self._query(sql, args)
 
     def _query(self, sql: str, args: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:

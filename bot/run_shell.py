@@ -37,15 +37,17 @@ Work = Callable[[AccountRunner, BrowserHost], Coroutine[Any, Any, list[OrderResu
 
 def execute_job(loaded: LoadedSettings, job: Job, account: AccountConfig, profile: Profile,
                 *, console: Console, dry_run: bool = False, headless: bool | None = None,
-                report_copy: Path | None = None) -> tuple[RunReport, Path]:
-    """Run a validated job for one account; returns the report and its path."""
+                report_copy: Path | None = None,
+                run_id: str | None = None) -> tuple[RunReport, Path]:
+    """Run a validated job for one account; returns the report and its path. `run_id`: the
+    id to run under (the web console picks it to follow the run); default a new one."""
 
     async def work(runner: AccountRunner, host: BrowserHost) -> list[OrderResult]:
         return await runner.run(host, job.orders)
 
     return _execute(loaded, account, profile, job.source, job.orders, work, console=console,
                     dry_run=dry_run, headless=headless, report_copy=report_copy,
-                    name=job.name)
+                    name=job.name, run_id=run_id)
 
 
 def sync_accounts(loaded: LoadedSettings, account: AccountConfig, profile: Profile, *,
@@ -76,13 +78,13 @@ class _Lock(Protocol):
 def _execute(loaded: LoadedSettings, account: AccountConfig, profile: Profile, source: str,
              orders: list[JobOrder], work: Work, *, console: Console, dry_run: bool = False,
              headless: bool | None = None, report_copy: Path | None = None,
-             part: PartContext | None = None, name: str | None = None
-             ) -> tuple[RunReport, Path]:
+             part: PartContext | None = None, name: str | None = None,
+             run_id: str | None = None) -> tuple[RunReport, Path]:
     settings = loaded.settings
     lock: _Lock | None = None  # a part's lock is taken and released by its task
     guard: Callable[[], int] | None = None
     if part is None:
-        run_id = new_run_id()
+        run_id = run_id or new_run_id()
         run_dir = settings.paths.runs_dir / run_id
         conc = settings.concurrency
         wait_s = conc.busy_wait_s if conc.on_busy_account == "wait" else 0.0

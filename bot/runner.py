@@ -352,11 +352,14 @@ class AccountRunner:
                 keep_intent=result.outcome == Outcome.NEEDS_REVIEW,
             )
         level = "WARNING" if result.outcome in (Outcome.FAILED, Outcome.NEEDS_REVIEW) else "INFO"
-        logger.log(level, "order {} -> {}{}{}", result.order_no, result.outcome.value,
-                   f" (status {result.status_before} -> {result.status_after})"
-                   if result.status_after and result.status_after != result.status_before
-                   else (f" (status {result.status_before})" if result.status_before else ""),
-                   f": {result.error}" if result.error else "")
+        # order_no and outcome as fields too: the run's log.jsonl is what the web console
+        # follows a run by, dry runs included (they record nothing in the ledger).
+        logger.bind(order_no=result.order_no, outcome=result.outcome.value).log(
+            level, "order {} -> {}{}{}", result.order_no, result.outcome.value,
+            f" (status {result.status_before} -> {result.status_after})"
+            if result.status_after and result.status_after != result.status_before
+            else (f" (status {result.status_before})" if result.status_before else ""),
+            f": {result.error}" if result.error else "")
         self.on_result(result)
 
     async def _ensure_tab(self, session: AccountSession, tab: _Tab) -> OrderListPage:

@@ -8,4 +8,4 @@ A schema change is a new file in versions/ (`alembic -c bot/migrations/alembic.i
 -m "what"`) whose `down_revision` is the previous HEAD, and HEAD below set to its revision.
 """
 
-HEAD = "0001"
+HEAD = "0002"

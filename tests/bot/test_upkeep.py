@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.alerts import after_run
 from bot.config import load_settings
 from bot.ledger import Ledger, sqlite_path
+from bot.migrations import HEAD
 from bot.outcomes import Outcome
 from bot.report import RunReport
 from bot.retention import prune_runs
@@ -78,7 +79,7 @@ def test_backup_copies_the_ledger_consistently_while_a_run_writes(workspace: Wor
         writer.rollback()
         writer.close()
     copy = workspace.root / "copy.sqlite"
-    assert "2 orders, schema 0001" in proc.stdout
+    assert f"2 orders, schema {HEAD}" in proc.stdout
     assert copy.stat().st_mode & 0o777 == 0o600
     conn = sqlite3.connect(copy)
     try:
