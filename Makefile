@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup browser services demo test test-fast test-distributed lint bench bench-distributed soak clean
+.PHONY: setup browser services demo console test test-fast test-distributed lint bench bench-distributed soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ services:
 
 demo: setup
 	$(PY) scripts/demo.py
+
+console: setup
+	$(PY) scripts/console_demo.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -19,6 +19,7 @@ from bot.console.store import ConsoleJob, ConsoleStore, Role
 from bot.console.work import Conductor
 from bot.ledger import open_ledger
 from flows.profile import load_profile
+from tests.bot.conftest import logged  # noqa: F401  (the fixture, for the console's tests)
 
 PASSWORD = "correct horse battery"
 USERS = {"olga": Role.OPERATOR, "oscar": Role.OPERATOR, "amy": Role.APPROVER,

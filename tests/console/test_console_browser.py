@@ -79,6 +79,11 @@ def test_upload_preview_approve_run_report(page: Page, served: Served) -> None:
     # Exactly one cancellation request per cancellable order, as the portal itself counts.
     requests = Counter(r["order_no"] for r in portal.cancel_requests())
     assert requests == Counter(paid)
+    # The run was followed by its log: every order's outcome, as it landed.
+    run_id = page.url.rsplit("/", 1)[1]
+    progress = page.request.get(f"{served.url}/runs/{run_id}/progress").json()
+    assert progress["finished"] is True
+    assert {o["order_no"]: o["outcome"] for o in progress["orders"]} == shown
     # report.html opens from the page.
     with page.expect_popup() as popup:
         page.click("#report-html")
@@ -121,3 +126,19 @@ def test_a_bad_order_list_shows_its_problems_by_line_and_queues_nothing(
     expect(problems.nth(1)).to_contain_text("第 3 行")
     page.goto(served.url + "/runs")
     expect(page.locator("tr.job-row")).to_have_count(0)
+
+
+def test_a_captcha_at_login_says_what_to_run_and_never_asks_for_the_password(
+        page: Page, served: Served) -> None:
+    served.portal.set_faults(captcha=True)
+    paid = by_status(served.portal, "待发货", 1)
+    sign_in(page, served, "olga")
+    upload(page, served, f"order_no,reason,note\n{paid[0]},out_of_stock,断货\n")
+    expect(page.locator("#job-state")).to_have_attribute("data-state", "preview_failed",
+                                                         timeout=TIMEOUT_MS)
+    expect(page.locator("#job-error")).to_contain_text("登录需要人工处理")
+    expect(page.locator("main")).to_contain_text("dhbot login --account main --headed")
+    expect(page.locator("input[type=password]")).to_have_count(0)
+    page.goto(served.url + "/attention")
+    expect(page.locator(".login-needed")).to_contain_text("dhbot login --account main --headed")
+    assert served.portal.cancel_requests() == []
