@@ -253,7 +253,7 @@ Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", Text, nullable=False),
     Column("job_id", Text),
-    Column("user", Text),
+    Column("actor", Text),  # the console user ("user" is reserved in SQL)
     Column("action", Text, nullable=False),
     Column("detail", Text),
     sqlite_autoincrement=True,

@@ -280,7 +280,7 @@ class ConsoleStore:
               detail: Mapping[str, Any]) -> None:
         """Add a line to the audit trail."""
         with self.ledger.transaction() as db:
-            db.execute(text("INSERT INTO console_audit (at, job_id, user, action, detail) "
+            db.execute(text("INSERT INTO console_audit (at, job_id, actor, action, detail) "
                             "VALUES (:at, :j, :u, :a, :d)"),
                        {"at": now_iso(), "j": job_id, "u": user, "a": action,
                         "d": json.dumps(dict(detail), ensure_ascii=False)})
@@ -292,7 +292,7 @@ class ConsoleStore:
             sql += " WHERE job_id=:j"
             args["j"] = job_id
         rows = self.ledger.query(sql + " ORDER BY id DESC LIMIT :limit", args)
-        return [AuditEntry(r["at"], r["job_id"], r["user"], r["action"],
+        return [AuditEntry(r["at"], r["job_id"], r["actor"], r["action"],
                            json.loads(r["detail"] or "{}")) for r in reversed(rows)]
 
 

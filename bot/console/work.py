@@ -62,7 +62,9 @@ def landed(loaded: LoadedSettings, ledger: Ledger, run_id: str) -> list[Landed]:
     distributed run from its finished parts."""
     path = loaded.settings.paths.runs_dir / run_id / "log.jsonl"
     found: list[Landed] = []
-    if path.exists():
+    row = ledger.run(run_id)
+    # A distributed run's orders are logged by workers, on any machine: its parts say.
+    if path.exists() and (row is None or row.mode != "distributed"):
         with path.open(encoding="utf-8", errors="replace") as lines:
             for line in lines:
                 try:
@@ -162,8 +164,11 @@ class Conductor:
                "--account", job.account, "--yes", "--run-id", run_id]
         if dry_run:
             cmd.append("--dry-run")
-        if job.orders > self.settings.max_orders_per_run:
-            cmd.append("--allow-large")  # the console's approval stands in for the flag
+        if job.orders > self.settings.max_orders_per_run and (
+                dry_run or job.decision == "approved"):
+            # A dry run submits nothing; a second person's approval stands in for the flag.
+            # A large job started without one is refused by the run, as on the command line.
+            cmd.append("--allow-large")
         if self.config_file is not None:
             cmd += ["--config", str(self.config_file)]
         return cmd

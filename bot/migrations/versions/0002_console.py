@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("at", sa.Text, nullable=False),
         sa.Column("job_id", sa.Text),
-        sa.Column("user", sa.Text),
+        sa.Column("actor", sa.Text),
         sa.Column("action", sa.Text, nullable=False),
         sa.Column("detail", sa.Text),
         sqlite_autoincrement=True,
