@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 from playwright.async_api import Dialog, Locator
 from playwright.async_api import Error as PlaywrightError
@@ -13,6 +14,10 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from bot.errors import FlowError, ProfileMismatch, TransientError
 from flows.base_page import PortalPage
 from flows.locators import squeeze, text_pattern
+
+# While the click on 提交 has not finished, the confirm() it opens may still come: wait this
+# many element timeouts for it (a finished click without one is concluded at once).
+CLICK_PENDING_FACTOR = 3
 
 # The <option> of a <select> whose text, whitespace removed, is the wanted label.
 _OPTION_VALUE = """(select, wanted) => {
@@ -146,22 +151,38 @@ class CancelDialog(PortalPage):
         """Press 提交 and wait for the browser's confirm() it opens.
 
         The click itself returns only once the confirm() is answered, so it runs beside
-        the wait; `settle()` collects it after the answer.
+        the wait; `settle()` collects it after the answer. A click that has finished
+        without a confirm() means the page has none; a click still under way (a loaded
+        machine: Playwright has not dispatched it yet) may still open one, so it gets
+        CLICK_PENDING_FACTOR times the element timeout before that is concluded.
         """
-        self._click = asyncio.ensure_future(self.press(submit)())
-        try:
-            native: Dialog = await self.page.wait_for_event("dialog",
-                                                            timeout=self.element_timeout_ms)
-        except PlaywrightTimeoutError as exc:
-            await self.settle()
-            problem = await self.validation_error()
-            if problem:
-                raise FlowError(f"the cancel dialog said {problem}", step="submit",
-                                page=self.page_name) from exc
-            raise ProfileMismatch("dialog.submit_button opened no confirm() of the browser",
-                                  step="confirm", page=self.page_name,
-                                  key="dialog.confirm.native", looked_for="confirm()") from exc
-        return native
+        loop = asyncio.get_running_loop()
+        opened: asyncio.Future[Dialog] = loop.create_future()
+
+        def on_dialog(dialog: Dialog) -> None:
+            if not opened.done():
+                opened.set_result(dialog)
+
+        self.page.once("dialog", on_dialog)
+        click = self._click = asyncio.ensure_future(self.press(submit)())
+        limit_s = self.element_timeout_ms / 1000
+        either: set[asyncio.Future[Any]] = {opened, click}
+        await asyncio.wait(either, timeout=limit_s * CLICK_PENDING_FACTOR,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not opened.done() and click.done():
+            # The dialog event may trail the end of the click by a moment.
+            await asyncio.wait({opened}, timeout=min(limit_s, 1.0))
+        if opened.done():
+            return opened.result()
+        self.page.remove_listener("dialog", on_dialog)  # a late one is dismissed, not sent
+        await self.settle()
+        problem = await self.validation_error()
+        if problem:
+            raise FlowError(f"the cancel dialog said {problem}", step="submit",
+                            page=self.page_name)
+        raise ProfileMismatch("dialog.submit_button opened no confirm() of the browser",
+                              step="confirm", page=self.page_name,
+                              key="dialog.confirm.native", looked_for="confirm()")
 
     async def settle(self) -> None:
         """Wait for the click that opened a confirm() (answered by now) to finish."""

@@ -79,6 +79,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "open_report": ("打开 report.html", "Open report.html"),
     "evidence": ("证据", "Evidence"),
     "error": ("错误", "Error"),
+    "detail": ("说明", "Detail"),
     "login_needed": ("门户登录需要人工处理（验证码）。请在 dhbot 所在机器上运行：",
                      "The portal's login needs a person (captcha). On the dhbot machine run:"),
     "what_to_do": ("怎么处理", "What to do"),

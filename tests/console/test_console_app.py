@@ -174,13 +174,14 @@ def test_an_xlsx_and_a_yaml_job_file_are_accepted_a_word_file_is_not(
                        files={"file": ("订单.xlsx", data.getvalue(), "application/vnd."
                                        "openxmlformats-officedocument.spreadsheetml.sheet")})
     assert sent.status_code == 303, sent.text
-    job = console_app.store.jobs()[0]
+    job = console_app.job(sent.headers["location"].rsplit("/", 1)[1])
     assert job.orders == 2 and job.upload_name == "订单.xlsx"
     yaml_job = ("name: 双十一断货\ndefaults:\n  reason: out_of_stock\n  note: 断货\norders:\n"
                 "  - order_no: \"1455953160\"\n")
     sent = upload_csv(client, yaml_job, name="job.yaml")
     assert sent.status_code == 303
-    assert console_app.store.jobs()[0].name == "双十一断货"
+    named = console_app.job(sent.headers["location"].rsplit("/", 1)[1])
+    assert named.name == "双十一断货" and named.upload_name == "job.yaml"
     refused = upload_csv(client, "whatever", name="orders.docx")
     assert refused.status_code == 400 and ".docx" not in refused.text.split("problems")[0]
     assert "not a job file" in refused.text

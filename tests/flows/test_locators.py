@@ -331,6 +331,48 @@ def test_nothing_is_sent_when_the_account_is_lost_right_before_the_click(
     assert chromium.run(CONFIRM_PAGE, test) == "no"  # the confirm() was dismissed
 
 
+NATIVE_CONFIRM = {"container": {"css": ".mask .pop"}, "reason_label": {"css": "#box .text"},
+                  "reason_options": {"css": "#box .list"}, "note_label": {"near": "详细说明："},
+                  "confirm": {"native": True}}
+
+
+def test_a_confirm_a_busy_page_opens_late_is_still_its_confirm(chromium: Chromium) -> None:
+    """On a loaded machine the click on 提交 may be dispatched only after the element
+    timeout; the confirm() it then opens is the portal's, not a changed page (it was
+    reported as `dialog.submit_button opened no confirm()` and the order as needs_review)."""
+    prof = profile(dialog=NATIVE_CONFIRM)
+
+    async def test(page: Page) -> str:
+        dialog = portal_page(page, prof, CancelDialog)  # element timeout 1.5 s
+        await dialog.fill("缺货", "仓库断货")
+        # The renderer is busy for 2.5 s once the mouse reaches 提交 (as under load): the
+        # click's press and release wait for it.
+        await page.evaluate("() => document.getElementById('go').addEventListener("
+                            "'mouseover', () => { const end = Date.now() + 2500; "
+                            "while (Date.now() < end) {} }, {once: true})")
+        native = await dialog.press_submit_only()
+        await native.accept()  # type: ignore[union-attr]
+        await dialog.settle()
+        return str(await page.evaluate("window.answer"))
+
+    assert chromium.run(CONFIRM_PAGE, test) == "yes"
+
+
+def test_a_submit_button_without_a_confirm_fails_naming_the_key(chromium: Chromium) -> None:
+    prof = profile(dialog=NATIVE_CONFIRM)
+    html = CONFIRM_PAGE.replace("window.answer = confirm('确定要取消吗？') ? 'yes' : 'no'",
+                                "window.answer = 'sent'")
+
+    async def test(page: Page) -> str:
+        dialog = portal_page(page, prof, CancelDialog)
+        await dialog.fill("缺货", "仓库断货")
+        with pytest.raises(ProfileMismatch) as info:
+            await dialog.press_submit_only()
+        return str(info.value)
+
+    assert "dialog.submit_button opened no confirm()" in chromium.run(html, test)
+
+
 STATUS_LIST = """<table id="t"><thead><tr><th colspan="2">订单</th><th>买家</th>
       <th class="st">订单状态</th></tr></thead><tbody></tbody></table>
     <script>window.drawLater = (status) => setTimeout(() => {
