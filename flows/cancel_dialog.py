@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from loguru import logger
 from playwright.async_api import Dialog, Locator
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
@@ -14,6 +15,24 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from bot.errors import FlowError, ProfileMismatch, TransientError
 from flows.base_page import PortalPage
 from flows.locators import squeeze, text_pattern
+
+# In a run, the page's confirm() is answered inside the page, not through a browser dialog:
+# a dialog stops the renderer that all of an account's tabs share (browser.renderer_processes)
+# and clicks that reach the other tabs as it opens are lost (three tabs pressing 提交 within
+# milliseconds lost one click in ten; a dropdown click in another tab was lost the same way).
+# Armed right before the click, for one call: it answers OK, as the person would, and leaves
+# the question in sessionStorage (kept across the page the form leads to) for the log.
+_ANSWER_CONFIRM = """() => {
+    const real = window.confirm;
+    window.confirm = message => {
+        window.confirm = real;
+        try { sessionStorage.setItem('dhbot-confirm', String(message)); } catch (e) {}
+        return true;
+    };
+}"""
+_ASKED = """() => { const m = sessionStorage.getItem('dhbot-confirm');
+                     sessionStorage.removeItem('dhbot-confirm'); return m; }"""
+
 
 # While the click on 提交 has not finished, the confirm() it opens may still come: wait this
 # many element timeouts for it (a finished click without one is concluded at once).
@@ -111,22 +130,32 @@ class CancelDialog(PortalPage):
             await self._navigate("submit", self.press(submit), safe=False)
             return
         if confirm.native:
-            native = await self._native_confirm(submit)
-            try:
-                try:
-                    before_send()
-                except BaseException:
-                    await native.dismiss()
-                    raise
-                await self._navigate("confirm", native.accept, safe=False)
-            finally:
-                await self.settle()
+            await self._submit_to_native_confirm(submit, before_send)
             return
         await self.press(submit)()
         box = await self._require_confirm()
         button = await self.require("dialog.confirm.button", "confirm", box)
         before_send()
         await self._navigate("confirm", self.press(button), safe=False)
+
+    async def _submit_to_native_confirm(self, submit: Locator,
+                                        before_send: Callable[[], object]) -> None:
+        """Press 提交 with the page's confirm() answered OK in the page (see _ANSWER_CONFIRM);
+        the form is sent by that click."""
+        before_send()  # the last check, right before the click that sends the form
+        await self.page.evaluate(_ANSWER_CONFIRM)
+        try:
+            await self._navigate("confirm", self.press(submit), safe=False)
+        except TransientError as exc:
+            problem = await self.validation_error()
+            if problem:  # the form was refused before its confirm(): nothing was sent
+                raise FlowError(f"the cancel dialog said {problem}", step="submit",
+                                page=self.page_name) from exc
+            raise
+        with contextlib.suppress(PlaywrightError):
+            asked = await self.page.evaluate(_ASKED)
+            if asked:
+                logger.debug("the portal asked {!r}; answered OK", asked)
 
     async def press_submit_only(self) -> Dialog | Locator:
         """Press 提交 and return the confirmation shown, without confirming (`dhbot check`)."""

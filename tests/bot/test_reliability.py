@@ -333,7 +333,7 @@ def test_one_seller_under_two_names_is_still_one_account(workspace: Workspace) -
 def test_sigterm_writes_the_report_and_leaves_no_browser(workspace: Workspace) -> None:
     portal = workspace.portal
     portal.set_faults(latency_ms=80)
-    orders = by_status(portal, "待发货", 30)
+    orders = by_status(portal, "待发货", 16)  # the run is stopped after 2 of them
     job = workspace.write_job([{"order_no": n} for n in orders])
     proc = _start(workspace, "run", str(job))
     deadline = time.monotonic() + 60

@@ -89,7 +89,7 @@ def _spread(cluster: Cluster, per_account: int, part_size: int) -> None:
 
 
 def test_submit_8_parts_over_4_accounts_and_3_workers(cluster: Cluster) -> None:
-    _spread(cluster, per_account=20, part_size=10)
+    _spread(cluster, per_account=12, part_size=6)  # 48 orders: 8 parts for 3 workers
 
 
 @pytest.mark.soak
@@ -99,7 +99,7 @@ def test_submit_200_orders_4_accounts_3_workers(cluster: Cluster) -> None:
 
 
 def test_worker_sigkilled_mid_run_job_completes_exactly_once(cluster: Cluster) -> None:
-    orders = cluster.orders(per_account=15)
+    orders = cluster.orders(per_account=10)
     job = cluster.write_job(orders)
     victim = cluster.start_worker("victim")
     proc = cluster.dhbot("submit", str(job), "--no-wait")

@@ -4,8 +4,10 @@ each test sets a page's HTML and asks the page objects what they find."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -328,7 +330,7 @@ def test_nothing_is_sent_when_the_account_is_lost_right_before_the_click(
             await dialog.submit_and_confirm(before_send=taken_over)
         return str(await page.evaluate("window.answer"))
 
-    assert chromium.run(CONFIRM_PAGE, test) == "no"  # the confirm() was dismissed
+    assert chromium.run(CONFIRM_PAGE, test) == "None"  # 提交 was never pressed
 
 
 NATIVE_CONFIRM = {"container": {"css": ".mask .pop"}, "reason_label": {"css": "#box .text"},
@@ -371,6 +373,52 @@ def test_a_submit_button_without_a_confirm_fails_naming_the_key(chromium: Chromi
         return str(info.value)
 
     assert "dialog.submit_button opened no confirm()" in chromium.run(html, test)
+
+
+
+def test_tabs_pressing_submit_at_once_each_get_their_confirm() -> None:
+    """Tabs of one context share a renderer; with the browser's confirm() dialog, three
+    pressing 提交 within milliseconds lost a click in about one try of ten (no confirm(), the
+    order needs_review). In a run the confirm() is answered in the page: no click is lost."""
+    prof = profile(dialog=NATIVE_CONFIRM)
+    html = CONFIRM_PAGE.replace("window.answer = confirm('确定要取消吗？') ? 'yes' : 'no'",
+                                "window.answer = confirm('确定要取消吗？') ? 'yes' : 'no'; "
+                                "location.hash = 'sent' + Date.now()")
+
+    async def main() -> list[object]:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=find_chromium(),
+                args=[*launch_args(), "--renderer-process-limit=1"])
+            context = await browser.new_context()
+            answers: list[object] = []
+            for trial in range(24):
+                dialogs = []
+                pages = [await context.new_page() for _ in range(3)]  # as each order's
+                for page in pages:
+                    await page.set_content(html)
+                    # Background tabs run animation frames about once a second: the
+                    # dropdown's (unforced) click needs more than the other tests' 1.5 s.
+                    dialog = CancelDialog(page, prof, BASE, element_timeout_ms=10_000)
+                    await dialog.fill("缺货", "仓库断货")
+                    dialogs.append(dialog)
+
+                async def submit(dialog: CancelDialog, delay: float) -> None:
+                    await asyncio.sleep(delay)
+                    await dialog.submit_and_confirm()
+
+                gap = (0.0, 0.001, 0.005)[trial % 3]
+                await asyncio.gather(*(submit(d, i * gap) for i, d in enumerate(dialogs)))
+                answers += [await page.evaluate("window.answer") for page in pages]
+                for page in pages:
+                    await page.close()
+            await browser.close()
+            return answers
+
+    # A loop of its own in a thread of its own (other modules' sync fixtures keep one here).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answers = pool.submit(asyncio.run, main()).result(timeout=300)
+    assert answers == ["yes"] * 72, Counter(map(str, answers))
 
 
 STATUS_LIST = """<table id="t"><thead><tr><th colspan="2">订单</th><th>买家</th>
