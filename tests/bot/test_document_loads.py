@@ -41,6 +41,9 @@ def test_only_orders_that_may_be_cancellable_open_their_detail_page(
         workspace: Workspace, layout: Layout, status_column: bool) -> None:
     portal = workspace.portal
     if not status_column:
+        if layout.name != "v1":
+            pytest.skip("without list.status_column both layouts take the same path (the "
+                        "detail page); v1 covers it, make test stays short")
         without_status_column(workspace, layout)
     paid = by_status(portal, layout.paid, 2)
     unpaid = by_status(portal, layout.unpaid)[0]
