@@ -174,15 +174,9 @@ def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_c
         job = single_order_job(str(one_order), reason, note, profile)
     if report_copy is not None:
         check_writable(report_copy, "--report", UsageError)
-    if account is not None:
-        job.only_for(account)
-    named = job.accounts(account)
-    if len(named) > 1:
-        raise JobError(f"{job.source}: the orders belong to {len(named)} accounts ("
-                       + ", ".join(str(n) for n in named) + "); `dhbot run` drives one "
-                       "account: give --account, or run the job on workers with "
-                       "`dhbot submit`")
-    acc = loaded.settings.portal.account(named[0])
+    named = job.one_account(account, "`dhbot run` drives one account: give --account, or "
+                                      "run the job on workers with `dhbot submit`")
+    acc = loaded.settings.portal.account(named)
     _preflight(loaded, job, acc.name, allow_large)
     console = _console()
     _confirm(loaded, job, acc.name, dry_run, yes, console)

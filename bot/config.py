@@ -148,13 +148,17 @@ class PortalConfig(_Frozen):
     @property
     def is_loopback(self) -> bool:
         """True when the portal runs on this machine (the mock), not a real site."""
-        host = urlsplit(self.base_url).hostname or ""
-        if host == "localhost":
-            return True
-        try:
-            return ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return loopback_host(urlsplit(self.base_url).hostname or "")
+
+
+def loopback_host(host: str) -> bool:
+    """True for a name or address of this machine only (localhost, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class BrowserConfig(_Frozen):

@@ -69,6 +69,18 @@ class Job:
             seen.setdefault(order.account or self.account or default, None)
         return list(seen)
 
+    def one_account(self, chosen: str | None, advice: str) -> str | None:
+        """The one account the orders belong to (None: not named), after checking the
+        operator's `chosen` account; a JobError naming them all when there are several,
+        ending with `advice` (what to do instead)."""
+        if chosen is not None:
+            self.only_for(chosen)
+        named = self.accounts(chosen)
+        if len(named) > 1:
+            raise JobError(f"{self.source}: the orders belong to {len(named)} accounts ("
+                           + ", ".join(str(n) for n in named) + f"); {advice}")
+        return named[0]
+
     def only_for(self, account: str) -> None:
         """Refuse the job if it names any account but `account` (the operator's choice,
         from --account or a schedule, is never overridden by the file)."""

@@ -5,27 +5,18 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from ipaddress import ip_address
 from pathlib import Path
 
 import click
 from loguru import logger
 
+from bot.config import loopback_host
 from bot.console.store import ConsoleStore
 from bot.context import config_options, load_context
 from bot.errors import ConfigError, UsageError
 
 SECRET_FILE = "secret.key"
 MIN_SECRET = 32
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def secret_key(state_dir: Path, env_name: str, host: str) -> str:
@@ -37,7 +28,7 @@ def secret_key(state_dir: Path, env_name: str, host: str) -> str:
             raise ConfigError(f"{env_name} is shorter than {MIN_SECRET} characters; make one "
                               "with: python -c 'import secrets; print(secrets.token_urlsafe(48))'")
         return value
-    if not _loopback(host):
+    if not loopback_host(host):
         raise ConfigError(f"--host {host} serves the console beyond this machine: set "
                           f"{env_name} to a secret key of at least {MIN_SECRET} characters "
                           "(console.secret_key_env names the variable)")
@@ -71,7 +62,7 @@ def serve_command(config_file: Path | None, verbose: bool, host: str, port: int,
     context = load_context(config_file, {}, verbose)
     settings = context.settings
     key = secret_key(settings.paths.state_dir, settings.console.secret_key_env, host)
-    if not _loopback(host) and not https_only:
+    if not loopback_host(host) and not https_only:
         logger.warning("serving on {} without --https: put a reverse proxy with TLS in front "
                        "(docs/console.md); passwords and session cookies otherwise cross the "
                        "network in clear", host)

@@ -91,13 +91,7 @@ def _load(path: Path, profile: Profile, account: str | None,
     try:
         job = (load_job(path, profile) if path.suffix.lower() in JOB_SUFFIXES
                else load_csv_job(path, profile))
-        if account is not None:
-            job.only_for(account)
-        named = job.accounts(account)
-        if len(named) > 1:
-            raise JobError(f"{path}: the orders belong to {len(named)} accounts ("
-                           + ", ".join(str(n) for n in named) + "); upload one job per "
-                           "account")
+        job.one_account(account, "upload one job per account")
     except JobError as exc:
         raise Rejected(problems_of(exc, str(path), line_offset)) from None
     return job
