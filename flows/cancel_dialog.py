@@ -147,7 +147,10 @@ class CancelDialog(PortalPage):
         try:
             await self._navigate("confirm", self.press(submit), safe=False)
         except TransientError as exc:
-            problem = await self.validation_error()
+            try:
+                problem = await self.validation_error()
+            except FlowError:  # the page is being replaced: the form went, not refused
+                problem = None
             if problem:  # the form was refused before its confirm(): nothing was sent
                 raise FlowError(f"the cancel dialog said {problem}", step="submit",
                                 page=self.page_name) from exc
