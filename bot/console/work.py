@@ -21,8 +21,8 @@ from typing import IO
 from loguru import logger
 
 from bot.config import LoadedSettings
-from bot.console.store import ConsoleJob, ConsoleStore, JobState
-from bot.errors import AccountBusy, Interrupted, LoginNeedsPerson, UsageError
+from bot.console.store import BUSY_STATES, ConsoleJob, ConsoleStore, JobState
+from bot.errors import AccountBusy, Interrupted, LoginNeedsPerson, UsageError, first_line
 from bot.ledger import Ledger
 from bot.report import load_report
 
@@ -103,11 +103,13 @@ class Conductor:
 
     def preview(self, job: ConsoleJob, run_id: str) -> None:
         """Start the job's dry run (the job is previewing, with `run_id` as preview_run)."""
-        self._thread(f"preview {job.job_id}", self._preview, job, run_id)
+        self._thread(f"preview {job.job_id}", self._preview, job, run_id,
+                     on_crash=(job.job_id, JobState.PREVIEW_FAILED))
 
     def run(self, job: ConsoleJob, run_id: str) -> None:
         """Start the job's run (the job is queued, with `run_id` as run_id)."""
-        self._thread(f"run {job.job_id}", self._run, job, run_id)
+        self._thread(f"run {job.job_id}", self._run, job, run_id,
+                     on_crash=(job.job_id, JobState.INTERRUPTED))
 
     def close(self) -> None:
         """Start nothing more; SIGTERM the children (each finishes its orders in flight and
@@ -130,15 +132,21 @@ class Conductor:
 
     # -- the work ---------------------------------------------------------------------------
 
-    def _thread(self, name: str, target: object, *args: object) -> None:
+    def _thread(self, name: str, target: object, *args: object,
+                on_crash: tuple[str, JobState]) -> None:
+        """Run `target` in a thread; if it crashes, its job is not left looking busy."""
         if self._stopping.is_set():
             raise UsageError("the console is stopping; nothing new starts")
 
         def body() -> None:
             try:
                 target(*args)  # type: ignore[operator]
-            except Exception:
+            except Exception as exc:
                 logger.exception("console: {} crashed", name)
+                job_id, to = on_crash
+                self.store.move(job_id, BUSY_STATES, to,
+                                error=f"内部错误 / internal error: {first_line(exc)}; see the "
+                                      "console's log, then start again")
             finally:
                 with self._guard:
                     self._threads.discard(threading.current_thread())

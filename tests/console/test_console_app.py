@@ -235,3 +235,27 @@ def test_the_password_never_reaches_the_console_log(console_app: ConsoleApp,
     client.post("/login", data={"name": "olga", "password": PASSWORD, "csrf_token": token})
     assert any("failed sign-in for 'olga'" in line for line in logged)
     assert not any(PASSWORD in line for line in logged)
+
+
+def test_background_work_that_crashes_leaves_no_job_looking_busy(
+        console_app: ConsoleApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from bot.console.work import Conductor
+
+    conductor = Conductor(console_app.loaded, console_app.store)
+
+    def broken(*_args: object, **_kwargs: object) -> list[str]:
+        raise RuntimeError("no such interpreter")
+
+    monkeypatch.setattr(conductor, "_command", broken)
+    job = console_app.store.add_job("J20261130-120000-abcd", name=None, account="main",
+                                    upload_name="orders.csv", job_file="job.yaml", orders=2,
+                                    uploaded_by="olga")
+    conductor.preview(job, "20261130-120000-abcd")
+    deadline = time.monotonic() + 20
+    while conductor.busy and time.monotonic() < deadline:
+        time.sleep(0.05)
+    crashed = console_app.job(job.job_id)
+    assert crashed.state is JobState.PREVIEW_FAILED
+    assert "internal error: no such interpreter" in str(crashed.error)
