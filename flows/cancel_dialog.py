@@ -22,11 +22,12 @@ from flows.locators import squeeze, text_pattern
 # milliseconds lost one click in ten; a dropdown click in another tab was lost the same way).
 # Armed right before the click, for one call: it answers OK, as the person would, and leaves
 # the question in sessionStorage (kept across the page the form leads to) for the log.
-_ANSWER_CONFIRM = """() => {
-    const real = window.confirm;
-    window.confirm = message => {
-        window.confirm = real;
-        try { sessionStorage.setItem('dhbot-confirm', String(message)); } catch (e) {}
+_ANSWER_CONFIRM = """button => {
+    const w = button.ownerDocument.defaultView;  // the button's window (a frame's, too)
+    const real = w.confirm;
+    w.confirm = message => {
+        w.confirm = real;
+        try { w.sessionStorage.setItem('dhbot-confirm', String(message)); } catch (e) {}
         return true;
     };
 }"""
@@ -143,7 +144,7 @@ class CancelDialog(PortalPage):
         """Press 提交 with the page's confirm() answered OK in the page (see _ANSWER_CONFIRM);
         the form is sent by that click."""
         before_send()  # the last check, right before the click that sends the form
-        await self.page.evaluate(_ANSWER_CONFIRM)
+        await submit.evaluate(_ANSWER_CONFIRM)
         try:
             await self._navigate("confirm", self.press(submit), safe=False)
         except TransientError as exc:
