@@ -194,13 +194,12 @@ def run(job_file: Path | None, config_file: Path | None, verbose: bool, orders_c
     sys.exit(report.exit_code)
 
 
-RUN_ID = r"^\d{8}-\d{6}-[0-9a-f]{4,16}$"  # bot.ledger.new_run_id's shape
-
-
 def _new_run_id(value: str | None) -> str | None:
-    import re
+    if value is None:
+        return None
+    from bot.ledger import is_run_id  # SQLAlchemy: only when the option is given
 
-    if value is not None and not re.fullmatch(RUN_ID, value):
+    if not is_run_id(value):
         raise click.BadParameter(f"{value!r} is not a run id (like 20261130-112500-3fa2)")
     return value
 

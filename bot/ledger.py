@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -812,6 +813,14 @@ def backup_sqlite(source: Path, dest: Path) -> tuple[int, str | None]:
     part.chmod(0o600)
     part.replace(dest)
     return orders, revision[0] if revision else None
+
+
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4,16}")  # new_run_id's shape
+
+
+def is_run_id(value: str) -> bool:
+    """True for text shaped like a run id (safe as a folder name)."""
+    return RUN_ID.fullmatch(value) is not None
 
 
 def new_run_id() -> str:

@@ -45,7 +45,7 @@ from bot.console.language import LANGS, WHAT_TO_DO, Lang, outcome_word, word
 from bot.console.store import STATE_LABELS, ConsoleJob, ConsoleStore, JobState, User, new_job_id
 from bot.console.work import Conductor, job_folder, landed, report_of
 from bot.display import preview_fine, shown_time
-from bot.ledger import Ledger, new_run_id, now_iso, open_ledger
+from bot.ledger import Ledger, is_run_id, new_run_id, now_iso, open_ledger
 from bot.outcomes import PERSON_OUTCOMES, Outcome
 from flows.profile import Profile
 
@@ -450,9 +450,7 @@ async def runs_page(request: Request, user: User) -> Response:
 
 
 def _run_dir(console: Console, run_id: str) -> Path:
-    import re
-
-    if not re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{4,16}", run_id):
+    if not is_run_id(run_id):
         raise HTTPException(404, "no such run")
     return console.settings.paths.runs_dir / run_id
 
@@ -560,7 +558,6 @@ def create_app(loaded: LoadedSettings, profile: Profile, secret_key: str, *,
                https_only: bool = False, conductor: Conductor | None = None) -> Starlette:
     """The console as an ASGI app (uvicorn serves it: `dhbot serve`)."""
     conf = loaded.settings.console
-    holder: dict[str, Console] = {}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -570,7 +567,7 @@ def create_app(loaded: LoadedSettings, profile: Profile, secret_key: str, *,
         if moved:
             logger.warning("console: {} job(s) were at work when the console last stopped; "
                            "marked interrupted: {}", len(moved), ", ".join(moved))
-        app.state.console = holder["console"] = console
+        app.state.console = console
         try:
             yield
         finally:
